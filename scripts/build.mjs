@@ -1,0 +1,46 @@
+// Builds the three programs with esbuild:
+//   dist/bin/secretsd.js, dist/bin/secretsctl.js  ESM, node_modules left external
+//   dist/shim.cjs                                  one self-contained CJS file (no native modules):
+//                                                  an ESM bundle of CJS deps fails with
+//                                                  "Dynamic require" (esbuild#1921)
+import { chmod, mkdir } from "node:fs/promises";
+import { build } from "esbuild";
+
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  sourcemap: false,
+  logLevel: "warning",
+};
+await mkdir("dist/bin", { recursive: true });
+const banner = { js: "#!/usr/bin/env node" };
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: ["server/main.ts"],
+    outfile: "dist/bin/secretsd.js",
+    format: "esm",
+    packages: "external",
+    banner,
+  }),
+  build({
+    ...common,
+    entryPoints: ["client/cli/main.ts"],
+    outfile: "dist/bin/secretsctl.js",
+    format: "esm",
+    packages: "external",
+    banner,
+  }),
+  build({
+    ...common,
+    entryPoints: ["shim/main.ts"],
+    outfile: "dist/shim.cjs",
+    format: "cjs",
+    banner,
+    minify: true,
+  }),
+]);
+await Promise.all(
+  ["dist/bin/secretsd.js", "dist/bin/secretsctl.js", "dist/shim.cjs"].map((f) => chmod(f, 0o755)),
+);

@@ -1,0 +1,165 @@
+/**
+ * The daemon's configuration, resolved once from flags, then SECRETSD_* environment
+ * variables, then an optional JSON config file, then defaults. The result is complete and
+ * frozen; nothing else reads process.env.
+ */
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import type { LogLevel } from "./logger.js";
+
+export interface ServerOptions {
+  /** @default $VM_AUTH_HOME or ~/.local/share/vm-auth */
+  dataDir?: string | undefined;
+  /** Unix socket path for local admin; "off" disables it. @default <dataDir>/secretsd.sock */
+  socket?: string | undefined;
+  /** TCP host:port for VMs and remote admin; "off" disables it. @default 127.0.0.1:3090 */
+  listen?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  /** Allow plaintext TCP on a non-loopback address. @default false */
+  insecure?: boolean | undefined;
+  /** @default "info" */
+  logLevel?: LogLevel | undefined;
+  /** How long in-flight calls may run on shutdown. @default 10000 */
+  shutdownGraceMs?: number | undefined;
+  /** WatchEnv heartbeat interval. @default 15000 */
+  heartbeatMs?: number | undefined;
+  config?: string | undefined;
+}
+
+export interface ServerConfig {
+  readonly dataDir: string;
+  readonly socket: string | null;
+  readonly listen: { host: string; port: number } | null;
+  readonly tls: { cert: string; key: string } | null;
+  readonly logLevel: LogLevel;
+  readonly shutdownGraceMs: number;
+  readonly heartbeatMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const ENV: Record<string, keyof ServerOptions> = {
+  SECRETSD_DATA_DIR: "dataDir",
+  SECRETSD_SOCKET: "socket",
+  SECRETSD_LISTEN: "listen",
+  SECRETSD_TLS_CERT: "tlsCert",
+  SECRETSD_TLS_KEY: "tlsKey",
+  SECRETSD_INSECURE: "insecure",
+  SECRETSD_LOG_LEVEL: "logLevel",
+  SECRETSD_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
+  SECRETSD_HEARTBEAT_MS: "heartbeatMs",
+  SECRETSD_CONFIG: "config",
+};
+const FILE_KEYS = new Set<string>(Object.values(ENV).filter((k) => k !== "config"));
+const LEVELS = new Set(["debug", "info", "warn", "error", "silent"]);
+
+/** Resolves and validates the configuration; throws ConfigError naming the bad setting. */
+export function resolveServerConfig(
+  flags: ServerOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ServerConfig {
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    if (env[name] !== undefined && env[name] !== "") fromEnv[key] = env[name];
+  }
+  const configPath = flags.config ?? (fromEnv.config as string | undefined);
+  const fromFile = configPath ? readConfigFile(configPath) : {};
+  const o = { ...fromFile, ...fromEnv, ...stripUndefined(flags) } as Record<string, unknown>;
+
+  const dataDir = resolve(
+    str(o, "dataDir") ?? env.VM_AUTH_HOME ?? join(homedir(), ".local", "share", "vm-auth"),
+  );
+  const socketOpt = str(o, "socket");
+  const socket =
+    socketOpt === "off" ? null : socketOpt ? resolve(socketOpt) : join(dataDir, "secretsd.sock");
+  const listenOpt = str(o, "listen") ?? "127.0.0.1:3090";
+  const listen = listenOpt === "off" ? null : parseHostPort(listenOpt);
+  const cert = str(o, "tlsCert");
+  const key = str(o, "tlsKey");
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new ConfigError("tls: --tls-cert and --tls-key must be given together");
+  }
+  const tls = cert && key ? { cert: abs(cert), key: abs(key) } : null;
+  const insecure = bool(o, "insecure");
+  if (listen && !tls && !isLoopback(listen.host) && !insecure) {
+    throw new ConfigError(
+      `listen: ${listen.host} is not a loopback address; give --tls-cert/--tls-key, or --insecure to serve tokens in plaintext`,
+    );
+  }
+  const logLevel = (str(o, "logLevel") ?? "info") as LogLevel;
+  if (!LEVELS.has(logLevel)) throw new ConfigError(`log-level: '${logLevel}' is not a level`);
+  return Object.freeze({
+    dataDir,
+    socket,
+    listen,
+    tls,
+    logLevel,
+    shutdownGraceMs: int(o, "shutdownGraceMs", 10_000),
+    heartbeatMs: int(o, "heartbeatMs", 15_000),
+  });
+}
+
+// --- internal ---
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`config: cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config: ${path} must hold a JSON object`);
+  }
+  for (const k of Object.keys(parsed)) {
+    if (!FILE_KEYS.has(k)) throw new ConfigError(`config: unknown key '${k}' in ${path}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function stripUndefined(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+function str(o: Record<string, unknown>, k: string): string | undefined {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw new ConfigError(`${k}: must be a string`);
+  return v;
+}
+
+function bool(o: Record<string, unknown>, k: string): boolean {
+  const v = o[k];
+  if (v === undefined) return false;
+  if (typeof v === "boolean") return v;
+  if (v === "1" || v === "true") return true;
+  if (v === "0" || v === "false") return false;
+  throw new ConfigError(`${k}: must be true or false`);
+}
+
+function int(o: Record<string, unknown>, k: string, dflt: number): number {
+  const v = o[k];
+  if (v === undefined) return dflt;
+  const n = typeof v === "number" ? v : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${k}: must be a positive integer`);
+  return n;
+}
+
+function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new ConfigError(`listen: '${s}' must be host:port`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+function abs(p: string): string {
+  return isAbsolute(p) ? p : resolve(p);
+}

@@ -1,0 +1,132 @@
+/**
+ * createDaemon wires the parts: data dir lock → store → master key → barrier → audit →
+ * use cases → gRPC listeners. `stop()` runs health NOT_SERVING → end watch streams →
+ * tryShutdown (calls in flight finish) → forced shutdown after the grace period → close
+ * store and audit → zero keys → release the lock.
+ */
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { createAuditBroker } from "./audit/audit.js";
+import { createFileAuditDevice } from "./audit/devices/file.js";
+import { createBarrier } from "./barrier/barrier.js";
+import { loadMasterKey } from "./barrier/master-key.js";
+import type { ServerConfig } from "./config.js";
+import { lockDataDir } from "./lock.js";
+import type { Logger } from "./logger.js";
+import { createAccessService } from "./secrets/access.js";
+import { createEnvService } from "./secrets/env.js";
+import { createSecretService } from "./secrets/secrets.js";
+import { createSystemService } from "./secrets/system.js";
+import { createWatchHub } from "./secrets/watch.js";
+import { createLowdbDriver } from "./store/drivers/lowdb.js";
+import { openStore } from "./store/store.js";
+import { createTransport } from "./transport/server.js";
+
+export type DaemonState = "starting" | "serving" | "stopping" | "stopped";
+
+export interface Daemon {
+  readonly state: DaemonState;
+  /** Starts and resolves with the bound addresses; throws (after cleaning up) on failure. */
+  start(): Promise<{ socket: string | null; tcp: string | null }>;
+  stop(): Promise<void>;
+}
+
+export const VERSION = "0.1.0";
+
+export function createDaemon(config: ServerConfig, log: Logger): Daemon {
+  let state: DaemonState = "starting";
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let stopImpl: (() => Promise<void>) | undefined;
+
+  const runCleanups = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.error("cleanup failed", { err });
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  return {
+    get state() {
+      return state;
+    },
+    async start() {
+      try {
+        await prepareDataDir(config.dataDir, log);
+        const lock = await lockDataDir(config.dataDir);
+        cleanups.push(() => lock.release());
+        const store = await openStore(
+          createLowdbDriver({ file: join(config.dataDir, "store.json") }),
+        );
+        cleanups.push(() => store.close());
+        const mk = await loadMasterKey(config.dataDir, store.data.keyring?.masterKeyId);
+        if (mk.created)
+          log.info("created master key", { file: join(config.dataDir, "master.key") });
+        const barrier = await createBarrier(mk.key, store.data.keyring);
+        mk.key.fill(0);
+        cleanups.push(() => barrier.zero());
+        if (!store.data.keyring) {
+          await store.mutate((data, tx) => {
+            data.keyring = barrier.keyring;
+            tx.change({ kind: "keyring" });
+          });
+        }
+        const audit = createAuditBroker([createFileAuditDevice(join(config.dataDir, "audit.log"))]);
+        cleanups.push(() => audit.close());
+        const deps = { store, barrier, audit, log };
+        const hub = createWatchHub({ ...deps, heartbeatMs: config.heartbeatMs });
+        const transport = createTransport({
+          secrets: createSecretService(deps),
+          access: createAccessService(deps),
+          env: createEnvService(deps),
+          system: createSystemService({ ...deps, dataDir: config.dataDir, startedAt: new Date() }),
+          hub,
+          audit,
+          log,
+          version: VERSION,
+        });
+        const addresses = await transport.listen(config);
+        transport.setServing(true);
+        state = "serving";
+        stopImpl = async () => {
+          transport.setServing(false);
+          hub.close();
+          await transport.shutdown(config.shutdownGraceMs);
+        };
+        log.info("secretsd serving", {
+          ...addresses,
+          dataDir: config.dataDir,
+          revision: store.data.revision,
+        });
+        return addresses;
+      } catch (err) {
+        state = "stopped";
+        await runCleanups();
+        throw err;
+      }
+    },
+    async stop() {
+      if (state === "stopped" || state === "stopping") return;
+      state = "stopping";
+      await stopImpl?.();
+      await runCleanups();
+      state = "stopped";
+      log.info("secretsd stopped");
+    },
+  };
+}
+
+// --- internal ---
+
+/** The data dir is 0700: it holds the master key. A looser existing dir is tightened. */
+async function prepareDataDir(dir: string, log: Logger) {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await stat(dir);
+  if ((st.mode & 0o077) !== 0) {
+    log.warn("data dir was accessible to group or others; setting mode 0700", { dataDir: dir });
+    await chmod(dir, 0o700);
+  }
+}

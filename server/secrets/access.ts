@@ -1,0 +1,242 @@
+/**
+ * VMs, groups and tokens. Tokens are 32 random bytes with a recognisable prefix, shown once,
+ * stored only as keyed BLAKE2b hashes and compared in constant time.
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { alreadyExists, failedPrecondition, notFound, unauthenticated } from "../errors.js";
+import type { StoreData, TokenRecord, VmRecord } from "../store/types.js";
+import type { Caller } from "./caller.js";
+import type { Actor, Deps } from "./context.js";
+import { audited } from "./shared.js";
+import { checkNodeName } from "./validate.js";
+
+export const VM_TOKEN_PREFIX = "vmat_";
+export const ADMIN_TOKEN_PREFIX = "vmadm_";
+
+export function createAccessService(deps: Deps) {
+  const { store, barrier } = deps;
+  let index: { revision: number; byHash: Map<string, Caller> } | undefined;
+
+  const issue = (prefix: string): { token: string; record: TokenRecord } => {
+    const token = prefix + randomBytes(32).toString("base64url");
+    const hash = barrier.hashToken(token);
+    return { token, record: { id: hash.slice(0, 12), hash, createdAt: new Date().toISOString() } };
+  };
+
+  return {
+    /** The caller a bearer token stands for; UNAUTHENTICATED for anything else. */
+    authenticate(token: string): Caller {
+      if (!token.startsWith(VM_TOKEN_PREFIX) && !token.startsWith(ADMIN_TOKEN_PREFIX)) {
+        throw unauthenticated("authorization: not a vm-auth token");
+      }
+      const hash = barrier.hashToken(token);
+      const byHash = tokenIndex();
+      const found = byHash.get(hash);
+      // The map lookup keys on a keyed hash the caller cannot compute; the final comparison is
+      // still constant time so no timing depends on how much of a stored hash matched.
+      const stored = found ? hash : "0".repeat(hash.length);
+      if (!found || !timingSafeEqual(Buffer.from(stored, "hex"), Buffer.from(hash, "hex"))) {
+        throw unauthenticated("authorization: unknown or revoked token");
+      }
+      return found;
+    },
+
+    async createVm(actor: Actor, nameIn: string, groupsIn: string[]) {
+      return audited(deps, actor, "vm.create", { vm: nameIn }, async () => {
+        const name = checkNodeName("name", "vm", nameIn);
+        const groups = [...new Set(groupsIn.map((g) => checkNodeName("groups", "group", g)))];
+        const { token, record } = issue(VM_TOKEN_PREFIX);
+        const vm = await store.mutate((data, tx) => {
+          if (data.vms[name]) throw alreadyExists("name", `vm '${name}' already exists`);
+          for (const g of groups) if (!data.groups[g]) throw notFound("group", g, "groups");
+          const rec: VmRecord = {
+            name,
+            groups: groups.sort(),
+            tokens: [record],
+            createdAt: record.createdAt,
+          };
+          data.vms[name] = rec;
+          tx.change({ kind: "vm", vm: name });
+          return rec;
+        });
+        return { vm, token, revision: store.data.revision };
+      });
+    },
+
+    listVms(): VmRecord[] {
+      return Object.values(store.data.vms).sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    async updateVm(actor: Actor, nameIn: string, add: string[], remove: string[]) {
+      return audited(deps, actor, "vm.update", { vm: nameIn }, async () => {
+        const name = checkNodeName("name", "vm", nameIn);
+        for (const g of add) checkNodeName("add_groups", "group", g);
+        for (const g of remove) checkNodeName("remove_groups", "group", g);
+        return store.mutate((data, tx) => {
+          const vm = getVm(data, name);
+          for (const g of add) if (!data.groups[g]) throw notFound("group", g, "add_groups");
+          const next = new Set(vm.groups);
+          for (const g of add) next.add(g);
+          for (const g of remove) next.delete(g);
+          vm.groups = [...next].sort();
+          tx.change({ kind: "vm", vm: name });
+          return vm;
+        });
+      });
+    },
+
+    async deleteVm(actor: Actor, nameIn: string) {
+      return audited(deps, actor, "vm.delete", { vm: nameIn }, async () => {
+        const name = checkNodeName("name", "vm", nameIn);
+        return store.mutate((data, tx) => {
+          getVm(data, name);
+          refuseIfScoped(data, `vm:${name}`);
+          delete data.vms[name];
+          tx.change({ kind: "vm", vm: name });
+          tx.change({ kind: "token", vm: name });
+          return { revision: tx.revision };
+        });
+      });
+    },
+
+    async issueVmToken(actor: Actor, nameIn: string, keepExisting: boolean) {
+      return audited(deps, actor, "vm.token", { vm: nameIn }, async () => {
+        const name = checkNodeName("name", "vm", nameIn);
+        const { token, record } = issue(VM_TOKEN_PREFIX);
+        await store.mutate((data, tx) => {
+          const vm = getVm(data, name);
+          vm.tokens = keepExisting ? [...vm.tokens, record] : [record];
+          tx.change({ kind: "token", vm: name });
+        });
+        return { token };
+      });
+    },
+
+    async revokeVmTokens(actor: Actor, nameIn: string) {
+      return audited(deps, actor, "vm.revoke", { vm: nameIn }, async (note) => {
+        const name = checkNodeName("name", "vm", nameIn);
+        const revoked = await store.mutate((data, tx) => {
+          const vm = getVm(data, name);
+          const n = vm.tokens.length;
+          vm.tokens = [];
+          tx.change({ kind: "token", vm: name });
+          return n;
+        });
+        note({ detail: `revoked ${revoked}` });
+        return { revoked };
+      });
+    },
+
+    async createGroup(actor: Actor, nameIn: string) {
+      return audited(deps, actor, "group.create", { detail: `group ${nameIn}` }, async () => {
+        const name = checkNodeName("name", "group", nameIn);
+        return store.mutate((data, tx) => {
+          if (data.groups[name]) throw alreadyExists("name", `group '${name}' already exists`);
+          const rec = { name, createdAt: new Date().toISOString() };
+          data.groups[name] = rec;
+          tx.change({ kind: "group", group: name, vms: [] });
+          return rec;
+        });
+      });
+    },
+
+    listGroups() {
+      const data = store.data;
+      return Object.values(data.groups)
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((g) => ({
+          ...g,
+          vms: Object.values(data.vms)
+            .filter((v) => v.groups.includes(g.name))
+            .map((v) => v.name),
+          secretCount: Object.values(data.secrets).filter((s) => s.scope === `group:${g.name}`)
+            .length,
+        }));
+    },
+
+    async deleteGroup(actor: Actor, nameIn: string) {
+      return audited(deps, actor, "group.delete", { detail: `group ${nameIn}` }, async () => {
+        const name = checkNodeName("name", "group", nameIn);
+        return store.mutate((data, tx) => {
+          if (!data.groups[name]) throw notFound("group", name, "name");
+          refuseIfScoped(data, `group:${name}`);
+          const members: string[] = [];
+          for (const vm of Object.values(data.vms)) {
+            if (vm.groups.includes(name)) {
+              vm.groups = vm.groups.filter((g) => g !== name);
+              members.push(vm.name);
+            }
+          }
+          delete data.groups[name];
+          tx.change({ kind: "group", group: name, vms: members });
+        });
+      });
+    },
+
+    async createAdminToken(actor: Actor, nameIn: string) {
+      return audited(deps, actor, "admin_token.create", { detail: `token ${nameIn}` }, async () => {
+        const name = checkNodeName("name", "admin token", nameIn);
+        const { token, record } = issue(ADMIN_TOKEN_PREFIX);
+        const rec = await store.mutate((data, tx) => {
+          if (data.adminTokens[name]) {
+            throw alreadyExists("name", `admin token '${name}' already exists`);
+          }
+          data.adminTokens[name] = { ...record, name };
+          tx.change({ kind: "token" });
+          return data.adminTokens[name];
+        });
+        return { record: rec, token };
+      });
+    },
+
+    listAdminTokens() {
+      return Object.values(store.data.adminTokens).sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    async revokeAdminToken(actor: Actor, nameIn: string) {
+      return audited(deps, actor, "admin_token.revoke", { detail: `token ${nameIn}` }, async () => {
+        const name = checkNodeName("name", "admin token", nameIn);
+        await store.mutate((data, tx) => {
+          if (!data.adminTokens[name]) throw notFound("admin token", name, "name");
+          delete data.adminTokens[name];
+          tx.change({ kind: "token" });
+        });
+      });
+    },
+  };
+
+  function tokenIndex(): Map<string, Caller> {
+    const data = store.data;
+    if (index?.revision === data.revision) return index.byHash;
+    const byHash = new Map<string, Caller>();
+    for (const vm of Object.values(data.vms)) {
+      for (const t of vm.tokens) byHash.set(t.hash, { kind: "vm", vm: vm.name, tokenId: t.id });
+    }
+    for (const t of Object.values(data.adminTokens)) {
+      byHash.set(t.hash, { kind: "admin", name: t.name });
+    }
+    index = { revision: data.revision, byHash };
+    return byHash;
+  }
+}
+
+export type AccessService = ReturnType<typeof createAccessService>;
+
+// --- internal ---
+
+function getVm(data: Readonly<StoreData>, name: string): VmRecord {
+  const vm = data.vms[name];
+  if (!vm) throw notFound("vm", name, "name");
+  return vm;
+}
+
+function refuseIfScoped(data: Readonly<StoreData>, scope: string) {
+  const scoped = Object.values(data.secrets).filter((s) => s.scope === scope);
+  if (scoped.length > 0) {
+    const names = scoped.map((s) => s.name).slice(0, 5);
+    throw failedPrecondition(
+      `${scope} still has ${scoped.length} secret(s) scoped to it (${names.join(", ")}); remove or re-scope them first`,
+      "name",
+    );
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * Secret use cases: create, update, read, list, delete, rotate, versions, rollback. Each one
+ * validates fully before it changes anything, commits durably, and audits its result.
+ */
+import { alreadyExists, invalidArgument, notFound } from "../errors.js";
+import type { SecretRecord, SecretVersionRecord, StoreData } from "../store/types.js";
+import { actorOf } from "./caller.js";
+import type { Actor, Deps } from "./context.js";
+import { secretAad } from "./context.js";
+import { defaultEnvName, PROVIDER_ENV } from "./presets.js";
+import { audited } from "./shared.js";
+import type { Scope } from "./validate.js";
+import {
+  checkDescription,
+  checkEnvName,
+  checkLabels,
+  checkSecretName,
+  checkValue,
+  formatScope,
+  parseScope,
+} from "./validate.js";
+
+export interface CreateSecretInput {
+  name: string;
+  value: string;
+  env?: string;
+  scope?: string;
+  provider?: string;
+  description?: string;
+  labels?: Record<string, string>;
+}
+
+export interface UpdateSecretInput {
+  name: string;
+  env?: string | undefined;
+  scope?: string | undefined;
+  description?: string | undefined;
+  labels?: Record<string, string> | undefined;
+}
+
+/** Keep at most this many versions of a secret; the oldest non-current ones go first. */
+export const MAX_VERSIONS = 100;
+
+export function createSecretService(deps: Deps) {
+  const { store, barrier } = deps;
+
+  return {
+    async create(actor: Actor, input: CreateSecretInput) {
+      return audited(deps, actor, "secret.create", { secret: input.name }, async () => {
+        const name = checkSecretName("name", input.name);
+        const value = checkValue("value", input.value);
+        const provider = input.provider ?? "";
+        if (provider && !PROVIDER_ENV[provider]) {
+          throw invalidArgument("provider", `unknown provider '${provider}'`);
+        }
+        const env = checkEnvName("env", input.env || defaultEnvName(name, provider));
+        const scope = parseScope("scope", input.scope ?? "");
+        const description = checkDescription("description", input.description ?? "");
+        const labels = checkLabels("labels", input.labels ?? {});
+        const record = await store.mutate((data, tx) => {
+          if (data.secrets[name]) throw alreadyExists("name", `secret '${name}' already exists`);
+          checkScopeExists(data, scope);
+          checkEnvFree(data, env, formatScope(scope), name);
+          const now = new Date().toISOString();
+          const rec: SecretRecord = {
+            name,
+            env,
+            scope: formatScope(scope),
+            kind: "static",
+            provider: provider || (PROVIDER_ENV[name] ? name : ""),
+            description,
+            labels,
+            currentVersion: 1,
+            versions: [newVersion(name, 1, value, actor, now)],
+            createdAt: now,
+            updatedAt: now,
+            modRevision: tx.revision,
+          };
+          data.secrets[name] = rec;
+          tx.change({ kind: "secret", name, scopes: [rec.scope] });
+          return rec;
+        });
+        return { record, revision: record.modRevision, version: 1 };
+      });
+    },
+
+    async update(actor: Actor, input: UpdateSecretInput) {
+      return audited(deps, actor, "secret.update", { secret: input.name }, async () => {
+        const name = checkSecretName("name", input.name);
+        const env = input.env === undefined ? undefined : checkEnvName("env", input.env);
+        const scope = input.scope === undefined ? undefined : parseScope("scope", input.scope);
+        const description =
+          input.description === undefined
+            ? undefined
+            : checkDescription("description", input.description);
+        const labels = input.labels === undefined ? undefined : checkLabels("labels", input.labels);
+        const record = await store.mutate((data, tx) => {
+          const rec = getSecret(data, name);
+          const nextScope = scope ? formatScope(scope) : rec.scope;
+          if (scope) checkScopeExists(data, scope);
+          checkEnvFree(data, env ?? rec.env, nextScope, name);
+          const oldScope = rec.scope;
+          if (env !== undefined) rec.env = env;
+          rec.scope = nextScope;
+          if (description !== undefined) rec.description = description;
+          if (labels !== undefined) rec.labels = labels;
+          rec.updatedAt = new Date().toISOString();
+          rec.modRevision = tx.revision;
+          tx.change({ kind: "secret", name, scopes: [oldScope, nextScope] });
+          return rec;
+        });
+        return { record, revision: record.modRevision };
+      });
+    },
+
+    async getValue(actor: Actor, nameIn: string, versionIn: number) {
+      return audited(deps, actor, "secret.read", { secret: nameIn }, async (note) => {
+        const name = checkSecretName("name", nameIn);
+        const rec = getSecret(store.data, name);
+        const version = versionIn || rec.currentVersion;
+        const v = findVersion(rec, version);
+        note({ version });
+        return {
+          record: rec,
+          version,
+          value: barrier.open(secretAad(name, version), v.ciphertext),
+        };
+      });
+    },
+
+    list(scopeFilter: string) {
+      const scope = scopeFilter ? formatScope(parseScope("scope", scopeFilter)) : undefined;
+      const secrets = Object.values(store.data.secrets)
+        .filter((s) => scope === undefined || s.scope === scope)
+        .sort((a, b) => a.name.localeCompare(b.name));
+      return { secrets, revision: store.data.revision };
+    },
+
+    async remove(actor: Actor, nameIn: string) {
+      return audited(deps, actor, "secret.delete", { secret: nameIn }, async () => {
+        const name = checkSecretName("name", nameIn);
+        return store.mutate((data, tx) => {
+          const rec = getSecret(data, name);
+          delete data.secrets[name];
+          tx.change({ kind: "secret", name, scopes: [rec.scope] });
+          return { revision: tx.revision };
+        });
+      });
+    },
+
+    async rotate(actor: Actor, nameIn: string, valueIn: string) {
+      return audited(deps, actor, "secret.rotate", { secret: nameIn }, async (note) => {
+        const name = checkSecretName("name", nameIn);
+        const value = checkValue("value", valueIn);
+        const record = await store.mutate((data, tx) => {
+          const rec = getSecret(data, name);
+          const version = Math.max(...rec.versions.map((v) => v.version)) + 1;
+          const now = new Date().toISOString();
+          rec.versions.push(newVersion(name, version, value, actor, now));
+          rec.currentVersion = version;
+          pruneVersions(rec);
+          rec.updatedAt = now;
+          rec.modRevision = tx.revision;
+          tx.change({ kind: "secret", name, scopes: [rec.scope] });
+          return rec;
+        });
+        note({ version: record.currentVersion });
+        return { record, revision: record.modRevision };
+      });
+    },
+
+    versions(nameIn: string) {
+      const rec = getSecret(store.data, checkSecretName("name", nameIn));
+      return { record: rec, versions: [...rec.versions].sort((a, b) => b.version - a.version) };
+    },
+
+    async rollback(actor: Actor, nameIn: string, version: number) {
+      return audited(deps, actor, "secret.rollback", { secret: nameIn }, async (note) => {
+        const name = checkSecretName("name", nameIn);
+        if (!Number.isInteger(version) || version < 1) {
+          throw invalidArgument("version", "must be a version number (1 or more)");
+        }
+        note({ version });
+        const record = await store.mutate((data, tx) => {
+          const rec = getSecret(data, name);
+          findVersion(rec, version);
+          rec.currentVersion = version;
+          rec.updatedAt = new Date().toISOString();
+          rec.modRevision = tx.revision;
+          tx.change({ kind: "secret", name, scopes: [rec.scope] });
+          return rec;
+        });
+        return { record, revision: record.modRevision };
+      });
+    },
+  };
+
+  function newVersion(name: string, version: number, value: string, actor: Actor, now: string) {
+    return {
+      version,
+      ciphertext: barrier.seal(secretAad(name, version), value),
+      createdAt: now,
+      createdBy: actorOf(actor.caller),
+    } satisfies SecretVersionRecord;
+  }
+}
+
+export type SecretService = ReturnType<typeof createSecretService>;
+
+// --- internal ---
+
+function getSecret(data: Readonly<StoreData>, name: string): SecretRecord {
+  const rec = data.secrets[name];
+  if (!rec) throw notFound("secret", name, "name");
+  return rec;
+}
+
+function findVersion(rec: SecretRecord, version: number): SecretVersionRecord {
+  const v = rec.versions.find((x) => x.version === version);
+  if (!v) throw notFound("version", `${rec.name}@${version}`, "version");
+  return v;
+}
+
+function checkScopeExists(data: Readonly<StoreData>, scope: Scope) {
+  if (scope.kind === "group" && !data.groups[scope.name])
+    throw notFound("group", scope.name, "scope");
+  if (scope.kind === "vm" && !data.vms[scope.name]) throw notFound("vm", scope.name, "scope");
+}
+
+/** Two secrets may not give the same env var at the same scope: which would win? */
+function checkEnvFree(data: Readonly<StoreData>, env: string, scope: string, self: string) {
+  for (const s of Object.values(data.secrets)) {
+    if (s.name !== self && s.env === env && s.scope === scope) {
+      throw alreadyExists(
+        "env",
+        `${env} is already provided at scope ${scope} by secret '${s.name}'`,
+      );
+    }
+  }
+}
+
+function pruneVersions(rec: SecretRecord) {
+  while (rec.versions.length > MAX_VERSIONS) {
+    const idx = rec.versions.findIndex((v) => v.version !== rec.currentVersion);
+    rec.versions.splice(idx, 1);
+  }
+}

@@ -1,0 +1,63 @@
+/** Status, re-keying and the audit log. */
+import type { AuditQuery } from "../audit/audit.js";
+import { newMasterKey } from "../barrier/barrier.js";
+import { commitMasterKey, stageMasterKey } from "../barrier/master-key.js";
+import { invalidArgument } from "../errors.js";
+import type { Actor, Deps } from "./context.js";
+import { audited } from "./shared.js";
+
+export function createSystemService(deps: Deps & { dataDir: string; startedAt: Date }) {
+  const { store, barrier } = deps;
+  let rekeying = false;
+
+  return {
+    status() {
+      const data = store.data;
+      return {
+        startedAt: deps.startedAt,
+        revision: data.revision,
+        secretCount: Object.keys(data.secrets).length,
+        vmCount: Object.keys(data.vms).length,
+        groupCount: Object.keys(data.groups).length,
+        dataDir: deps.dataDir,
+        masterKeyId: barrier.masterKeyId,
+      };
+    },
+
+    /**
+     * Replaces the master key: stage the new key file, commit the re-wrapped keyring, then
+     * rename the key file into place. A crash anywhere in between is repaired at start-up by
+     * matching key ids (barrier/master-key.ts). Values are never re-encrypted.
+     */
+    async rotateMasterKey(actor: Actor) {
+      return audited(deps, actor, "system.rekey", {}, async () => {
+        if (rekeying) throw invalidArgument("request", "a re-key is already in progress");
+        rekeying = true;
+        const key = newMasterKey();
+        try {
+          await stageMasterKey(deps.dataDir, key);
+          const keyring = barrier.rewrap(key);
+          const revision = await store.mutate((data, tx) => {
+            data.keyring = keyring;
+            tx.change({ kind: "keyring" });
+            return tx.revision;
+          });
+          await commitMasterKey(deps.dataDir);
+          barrier.useMasterKey(key, keyring);
+          return { masterKeyId: keyring.masterKeyId, revision };
+        } finally {
+          key.fill(0);
+          rekeying = false;
+        }
+      });
+    },
+
+    async audit(q: Partial<AuditQuery>) {
+      const limit = q.limit || 100;
+      if (limit > 10_000) throw invalidArgument("limit", "must be at most 10000");
+      return deps.audit.query({ ...q, limit });
+    },
+  };
+}
+
+export type SystemService = ReturnType<typeof createSystemService>;

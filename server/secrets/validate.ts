@@ -1,0 +1,92 @@
+/**
+ * Input rules shared by every use case. Each check throws INVALID_ARGUMENT naming the field;
+ * no message ever repeats a value.
+ */
+import { invalidArgument } from "../errors.js";
+
+export const SECRET_NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
+export const ENV_NAME = /^[A-Z_][A-Z0-9_]{0,254}$/;
+/** VM and group names: hostname-like. */
+export const NODE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+export const MAX_VALUE_BYTES = 64 * 1024;
+const LABEL_KEY = /^[a-z0-9][a-z0-9_./-]{0,62}$/;
+
+/** A parsed scope. */
+export type Scope =
+  | { kind: "global" }
+  | { kind: "group"; name: string }
+  | { kind: "vm"; name: string };
+
+export function checkSecretName(field: string, name: string): string {
+  if (name === "") throw invalidArgument(field, "is required");
+  if (!SECRET_NAME.test(name)) {
+    throw invalidArgument(field, `'${clip(name)}' must match ${SECRET_NAME.source}`);
+  }
+  return name;
+}
+
+export function checkEnvName(field: string, env: string): string {
+  if (!ENV_NAME.test(env)) {
+    throw invalidArgument(field, `'${clip(env)}' must match ^[A-Z_][A-Z0-9_]*$ (at most 255)`);
+  }
+  return env;
+}
+
+export function checkNodeName(field: string, kind: string, name: string): string {
+  if (name === "") throw invalidArgument(field, `${kind} name is required`);
+  if (!NODE_NAME.test(name)) {
+    throw invalidArgument(field, `${kind} name '${clip(name)}' must match ${NODE_NAME.source}`);
+  }
+  return name;
+}
+
+/** Values: non-empty UTF-8 text up to 64 KiB without NUL. Never echoed. */
+export function checkValue(field: string, value: string): string {
+  if (value === "") throw invalidArgument(field, "must not be empty");
+  if (value.includes("\0")) throw invalidArgument(field, "must not contain NUL");
+  const bytes = Buffer.byteLength(value, "utf8");
+  if (bytes > MAX_VALUE_BYTES) {
+    throw invalidArgument(field, `is ${bytes} bytes; the limit is ${MAX_VALUE_BYTES}`);
+  }
+  if (value.includes("\uFFFD") && !Buffer.from(value, "utf8").equals(Buffer.from(value))) {
+    throw invalidArgument(field, "must be valid UTF-8");
+  }
+  return value;
+}
+
+export function parseScope(field: string, scope: string): Scope {
+  if (scope === "" || scope === "global") return { kind: "global" };
+  const m = /^(group|vm):(.*)$/.exec(scope);
+  if (!m?.[1] || m[2] === undefined) {
+    throw invalidArgument(field, `'${clip(scope)}' must be global, group:NAME or vm:NAME`);
+  }
+  const kind = m[1] as "group" | "vm";
+  return { kind, name: checkNodeName(field, kind, m[2]) };
+}
+
+export function formatScope(scope: Scope): string {
+  return scope.kind === "global" ? "global" : `${scope.kind}:${scope.name}`;
+}
+
+export function checkLabels(field: string, labels: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) {
+    if (!LABEL_KEY.test(k)) throw invalidArgument(field, `label key '${clip(k)}' is invalid`);
+    if (v.length > 256) throw invalidArgument(field, `label '${k}' is longer than 256`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export function checkDescription(field: string, text: string): string {
+  if (text.length > 1024) throw invalidArgument(field, "is longer than 1024 characters");
+  return text;
+}
+
+// --- internal ---
+
+/** Names are not secret, but a huge one should not flood a log line. */
+function clip(s: string): string {
+  const printable = s.replace(/[^\x20-\x7e]/g, "?");
+  return printable.length > 70 ? `${printable.slice(0, 67)}...` : printable;
+}

@@ -1,0 +1,381 @@
+/**
+ * The watch hub: fans every change out to the WatchEnv streams of the VMs whose view it
+ * touches. Commits mark VMs dirty; one flush per event-loop turn (coalescing bursts) computes
+ * each dirty VM's view once per view class (VMs with the same groups and no VM-scoped secret
+ * share a view), skips VMs whose view digest did not change, and writes one encoded snapshot
+ * per class to all of its streams: the same bytes, serialised once (DESIGN.md: per-stream
+ * toBinary doubles the server's loop). A slow stream keeps only the newest snapshot pending.
+ */
+import { createHash } from "node:crypto";
+import { SecretsError } from "../errors.js";
+import type { Change } from "../store/store.js";
+import type { StoreData } from "../store/types.js";
+import type { Actor, Deps } from "./context.js";
+import { secretAad } from "./context.js";
+import type { EnvSnapshotValue, ViewEntry } from "./env.js";
+import { computeView } from "./env.js";
+
+/** What is known of a VM's shim; in memory, rebuilt as shims reconnect. */
+export interface PresenceInfo {
+  connected: boolean;
+  appliedRevision: number;
+  /** The last revision at which this VM's view changed. */
+  viewRevision: number;
+  lastSeen: Date | undefined;
+  clientVersion: string;
+  lastRestartedUnits: string[];
+  lastError: string;
+}
+
+export interface Presence {
+  of(vm: string): PresenceInfo;
+  connectedCount(): number;
+}
+
+/** A snapshot as sent on streams: `vm` empty, `digest` set. */
+export interface StreamSnapshot extends EnvSnapshotValue {
+  digest: string;
+}
+
+/** One open stream, from the transport's point of view. */
+export interface WatchSink<T> {
+  /** Encodes a snapshot once; the result is passed to `write` of every stream that gets it. */
+  encode(snapshot: StreamSnapshot): T;
+  heartbeat(revision: number): T;
+  write(frame: T): Promise<void>;
+}
+
+export interface WatchRequest {
+  vm: string;
+  tokenId: string | undefined;
+  sinceRevision: number;
+  appliedDigest: string;
+  clientVersion: string;
+}
+
+export interface AckInput {
+  vm: string;
+  revision: number;
+  restartedUnits: string[];
+  omitted: string[];
+  clientVersion: string;
+  error: string;
+}
+
+export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
+  const { store, barrier } = deps;
+  const streams = new Map<string, Set<Watcher<unknown>>>();
+  const presence = new Map<string, PresenceInfo>();
+  const digests = new Map<string, string>();
+  let dirty = new Set<string>();
+  let flushScheduled = false;
+
+  // A fresh daemon knows no history: each view's revision starts at its newest entry's, and a
+  // watcher without a matching digest is sent a snapshot (idempotent on the shim).
+  for (const vm of Object.keys(store.data.vms)) {
+    const view = computeView(store.data, vm);
+    digests.set(vm, digestOf(view));
+    info(vm).viewRevision = Math.max(0, ...view.map((e) => e.secret.modRevision));
+  }
+
+  const unsubscribe = store.onCommit((revision, changes) => {
+    for (const vm of affectedVms(store.data, changes)) dirty.add(vm);
+    for (const c of changes) if (c.kind === "token" && c.vm) closeRevoked(c.vm);
+    if (dirty.size > 0 && !flushScheduled) {
+      flushScheduled = true;
+      setImmediate(() => flush(revision));
+    }
+  });
+
+  const heartbeat = setInterval(() => {
+    const frames = new Map<WatchSink<unknown>["heartbeat"], unknown>();
+    for (const set of streams.values()) {
+      for (const w of set) {
+        let frame = frames.get(w.sink.heartbeat);
+        if (frame === undefined) {
+          frame = w.sink.heartbeat(store.data.revision);
+          frames.set(w.sink.heartbeat, frame);
+        }
+        w.push(frame);
+      }
+    }
+  }, deps.heartbeatMs);
+  heartbeat.unref();
+
+  function info(vm: string): PresenceInfo {
+    let p = presence.get(vm);
+    if (!p) {
+      p = {
+        connected: false,
+        appliedRevision: 0,
+        viewRevision: 0,
+        lastSeen: undefined,
+        clientVersion: "",
+        lastRestartedUnits: [],
+        lastError: "",
+      };
+      presence.set(vm, p);
+    }
+    return p;
+  }
+
+  function decrypt(view: ViewEntry[], revision: number): StreamSnapshot {
+    const vars = view.map(({ env, secret }) => {
+      const v = secret.versions.find((x) => x.version === secret.currentVersion);
+      if (!v) throw new SecretsError("internal", `secret '${secret.name}' has no current version`);
+      return {
+        name: env,
+        value: barrier.open(secretAad(secret.name, v.version), v.ciphertext),
+        secret: secret.name,
+        version: v.version,
+        scope: secret.scope,
+      };
+    });
+    return { vm: "", revision, vars, digest: digestOf(view) };
+  }
+
+  function flush(revision: number) {
+    flushScheduled = false;
+    const batch = dirty;
+    dirty = new Set();
+    const data = store.data;
+    const views = new Map<string, ViewEntry[]>();
+    const frames = new Map<string, Map<unknown, unknown>>();
+    const delivered: { vm: string; digest: string }[] = [];
+    const ownScoped = vmsWithOwnSecrets(data);
+    for (const vm of batch) {
+      const rec = data.vms[vm];
+      if (!rec) {
+        digests.delete(vm);
+        for (const w of streams.get(vm) ?? []) {
+          w.close(new SecretsError("not_found", `vm: vm '${vm}' was deleted`));
+        }
+        continue;
+      }
+      const key = ownScoped.has(vm) ? `vm:${vm}` : `groups:${rec.groups.join(",")}`;
+      let view = views.get(key);
+      if (!view) {
+        view = computeView(data, vm);
+        views.set(key, view);
+      }
+      const digest = digestOf(view);
+      if (digests.get(vm) === digest) continue;
+      digests.set(vm, digest);
+      info(vm).viewRevision = revision;
+      const set = streams.get(vm);
+      if (!set || set.size === 0) continue;
+      let bySink = frames.get(key);
+      if (!bySink) {
+        bySink = new Map();
+        frames.set(key, bySink);
+      }
+      let snap: StreamSnapshot | undefined;
+      for (const w of set) {
+        let frame = bySink.get(w.sink.encode);
+        if (frame === undefined) {
+          snap ??= decrypt(view, data.revision);
+          frame = w.sink.encode(snap);
+          bySink.set(w.sink.encode, frame);
+        }
+        w.push(frame);
+      }
+      delivered.push({ vm, digest });
+    }
+    if (delivered.length > 0) {
+      // Audit after the frames are queued, so that recording reads does not delay delivery.
+      setImmediate(() => {
+        for (const d of delivered) {
+          deps.audit
+            .record({
+              requestId: "watch",
+              actor: `vm:${d.vm}`,
+              action: "env.watch",
+              vm: d.vm,
+              revision: data.revision,
+              result: "ok",
+            })
+            .catch((err) => deps.log.error("audit write failed", { err }));
+        }
+      });
+    }
+  }
+
+  function closeRevoked(vm: string) {
+    const valid = new Set((store.data.vms[vm]?.tokens ?? []).map((t) => t.id));
+    for (const w of streams.get(vm) ?? []) {
+      if (w.tokenId !== undefined && !valid.has(w.tokenId)) {
+        w.close(new SecretsError("unauthenticated", "authorization: token revoked"));
+      }
+    }
+  }
+
+  return {
+    presence: {
+      of: (vm: string) => ({ ...info(vm), connected: (streams.get(vm)?.size ?? 0) > 0 }),
+      connectedCount: () => [...streams.values()].filter((s) => s.size > 0).length,
+    } satisfies Presence,
+
+    /**
+     * Serves one WatchEnv stream until the client goes away (`signal`), the token is
+     * revoked or the VM is deleted (rejects with the reason).
+     */
+    async watch<T>(
+      actor: Actor,
+      req: WatchRequest,
+      sink: WatchSink<T>,
+      signal: AbortSignal,
+    ): Promise<void> {
+      const data = store.data;
+      if (!data.vms[req.vm]) throw new SecretsError("not_found", `vm: vm '${req.vm}' not found`);
+      const p = info(req.vm);
+      p.lastSeen = new Date();
+      if (req.clientVersion) p.clientVersion = req.clientVersion;
+      if (req.sinceRevision > p.appliedRevision) p.appliedRevision = req.sinceRevision;
+      const w = new Watcher<T>(sink, req.tokenId);
+      let set = streams.get(req.vm);
+      if (!set) {
+        set = new Set();
+        streams.set(req.vm, set);
+      }
+      set.add(w as Watcher<unknown>);
+      const onAbort = () => w.close();
+      signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        const view = computeView(data, req.vm);
+        const digest = digestOf(view);
+        if (req.appliedDigest === digest) {
+          w.push(sink.heartbeat(data.revision));
+        } else {
+          w.push(sink.encode(decrypt(view, data.revision)));
+          await deps.audit.record({
+            requestId: actor.requestId,
+            actor: `vm:${req.vm}`,
+            action: "env.watch",
+            vm: req.vm,
+            revision: data.revision,
+            result: "ok",
+          });
+        }
+        await w.done;
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        set.delete(w as Watcher<unknown>);
+        p.lastSeen = new Date();
+      }
+    },
+
+    /** Records what a shim applied. */
+    async ack(actor: Actor, a: AckInput): Promise<void> {
+      if (!store.data.vms[a.vm]) throw new SecretsError("not_found", `vm: vm '${a.vm}' not found`);
+      const p = info(a.vm);
+      p.lastSeen = new Date();
+      if (a.revision > p.appliedRevision || a.error === "") p.appliedRevision = a.revision;
+      p.lastRestartedUnits = a.restartedUnits;
+      p.lastError = a.error;
+      if (a.clientVersion) p.clientVersion = a.clientVersion;
+      await deps.audit.record({
+        requestId: actor.requestId,
+        actor: `vm:${a.vm}`,
+        action: "env.ack",
+        vm: a.vm,
+        revision: a.revision,
+        result: a.error ? "error" : "ok",
+        detail: [
+          a.restartedUnits.length ? `restarted ${a.restartedUnits.join(",")}` : "",
+          a.omitted.length ? `omitted ${a.omitted.join(",")}` : "",
+        ]
+          .filter(Boolean)
+          .join("; "),
+      });
+    },
+
+    /** Ends every stream with UNAVAILABLE (shutdown): shims reconnect with backoff. */
+    close() {
+      unsubscribe();
+      clearInterval(heartbeat);
+      const err = new SecretsError("unavailable", "secretsd is shutting down");
+      for (const set of streams.values()) for (const w of set) w.close(err);
+    },
+  };
+}
+
+export type WatchHub = ReturnType<typeof createWatchHub>;
+
+// --- internal ---
+
+/** One stream: writes frames in order; while one is in flight only the newest waits. */
+class Watcher<T> {
+  private inFlight = false;
+  private pending: T | undefined;
+  private finish!: (err?: unknown) => void;
+  readonly done: Promise<void>;
+  private closed = false;
+
+  constructor(
+    readonly sink: WatchSink<T>,
+    readonly tokenId: string | undefined,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.finish = (err) => (err === undefined ? resolve() : reject(err));
+    });
+  }
+
+  push(frame: T) {
+    if (this.closed) return;
+    if (this.inFlight) {
+      this.pending = frame;
+      return;
+    }
+    this.inFlight = true;
+    this.sink.write(frame).then(
+      () => {
+        this.inFlight = false;
+        const next = this.pending;
+        this.pending = undefined;
+        if (next !== undefined) this.push(next);
+      },
+      (err: unknown) => this.close(err),
+    );
+  }
+
+  close(err?: unknown) {
+    if (this.closed) return;
+    this.closed = true;
+    this.finish(err);
+  }
+}
+
+function digestOf(view: ViewEntry[]): string {
+  const h = createHash("sha256");
+  for (const { env, secret } of view) {
+    h.update(`${env}\0${secret.name}\0${secret.currentVersion}\0${secret.createdAt}\n`);
+  }
+  return h.digest("base64url").slice(0, 22);
+}
+
+/** VMs with a VM-scoped secret; all others with the same groups share one view. */
+function vmsWithOwnSecrets(data: Readonly<StoreData>): Set<string> {
+  const out = new Set<string>();
+  for (const s of Object.values(data.secrets))
+    if (s.scope.startsWith("vm:")) out.add(s.scope.slice(3));
+  return out;
+}
+
+function affectedVms(data: Readonly<StoreData>, changes: readonly Change[]): Set<string> {
+  const out = new Set<string>();
+  for (const c of changes) {
+    if (c.kind === "vm") out.add(c.vm);
+    else if (c.kind === "group") for (const v of c.vms) out.add(v);
+    else if (c.kind === "secret") {
+      for (const scope of c.scopes) {
+        if (scope === "global") for (const v of Object.keys(data.vms)) out.add(v);
+        else if (scope.startsWith("vm:")) out.add(scope.slice(3));
+        else if (scope.startsWith("group:")) {
+          const g = scope.slice(6);
+          for (const v of Object.values(data.vms)) if (v.groups.includes(g)) out.add(v.name);
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,83 @@
+/**
+ * The embedded default store: lowdb over a JSON file, with an adapter that makes each write
+ * durable. lowdb's own TextFile adapter (steno) writes a temp file and renames it but never
+ * fsyncs, so an acknowledged write could vanish on power loss; this one writes the temp
+ * file, fsyncs it, renames it over the old file and fsyncs the directory.
+ */
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { Adapter } from "lowdb";
+import { Low } from "lowdb";
+import { SecretsError } from "../../errors.js";
+import type { StoreData, StoreDriver } from "../types.js";
+
+/** Options of the lowdb driver. */
+export interface LowdbDriverOptions {
+  /** Path of the JSON file. */
+  file: string;
+}
+
+/** A StoreDriver keeping the document in one JSON file through lowdb. */
+export function createLowdbDriver(opts: LowdbDriverOptions): StoreDriver {
+  const db = new Low<StoreData | null>(durableJsonFile(opts.file), null);
+  return {
+    async load() {
+      await db.read();
+      return db.data ?? undefined;
+    },
+    async save(data) {
+      db.data = data;
+      await db.write();
+    },
+    async close() {},
+  };
+}
+
+/** A lowdb Adapter whose write is durable: temp, fsync, rename, fsync dir. */
+export function durableJsonFile(file: string): Adapter<StoreData | null> {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.tmp`);
+  return {
+    async read() {
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+        throw err;
+      }
+      try {
+        return JSON.parse(text) as StoreData;
+      } catch (cause) {
+        throw new SecretsError("internal", `store file ${file} is not valid JSON`, { cause });
+      }
+    },
+    async write(data) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const fh = await open(tmp, "w", 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(data));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await rename(tmp, file);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        throw err;
+      }
+      await fsyncDir(dir);
+    },
+  };
+}
+
+/** fsync a directory so that a rename in it is durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}

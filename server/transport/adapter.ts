@@ -1,0 +1,300 @@
+/**
+ * Binds async implementations of generated services to grpc-js. grpc-js only catches
+ * synchronous throws from handlers; a rejected promise would be unhandled and kill the
+ * process (grpc-node server.ts). Every handler here awaits the implementation and answers
+ * exactly once, mapping errors through status.ts.
+ */
+import type {
+  DescMessage,
+  DescMethod,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type {
+  handleBidiStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  Metadata,
+  ServerDuplexStream,
+  ServerWritableStream,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { Encoded, serviceDefinition } from "../../proto/adapter.js";
+import type { Logger } from "../logger.js";
+import type { Caller } from "../secrets/caller.js";
+import { toServiceError } from "./status.js";
+
+/** What every handler gets besides its request. */
+export interface CallContext {
+  /** Aborts on client cancel, deadline and daemon shutdown. */
+  readonly signal: AbortSignal;
+  readonly caller: Caller;
+  readonly requestId: string;
+  readonly method: string;
+  readonly log: Logger;
+}
+
+/** A writable server stream; `send` resolves when the transport can take more. */
+export interface ServerStream<O extends DescMessage> {
+  send(msg: MessageInitShape<O> | Encoded): Promise<void>;
+}
+
+type Impl<M> = M extends { methodKind: "unary"; input: infer I; output: infer O }
+  ? I extends DescMessage
+    ? O extends DescMessage
+      ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageInitShape<O>>
+      : never
+    : never
+  : M extends { methodKind: "server_streaming"; input: infer I; output: infer O }
+    ? I extends DescMessage
+      ? O extends DescMessage
+        ? (req: MessageShape<I>, ctx: CallContext, stream: ServerStream<O>) => Promise<void>
+        : never
+      : never
+    : M extends { methodKind: "bidi_streaming"; input: infer I; output: infer O }
+      ? I extends DescMessage
+        ? O extends DescMessage
+          ? (
+              reqs: AsyncIterable<MessageShape<I>>,
+              ctx: CallContext,
+              stream: ServerStream<O>,
+            ) => Promise<void>
+          : never
+        : never
+      : never;
+
+/** An implementation of every method of a generated service: a missing RPC fails to compile. */
+export type ServiceImpl<S> =
+  S extends GenService<infer R extends GenServiceMethods> ? { [K in keyof R]: Impl<R[K]> } : never;
+
+/** Per-server policy: how a call's metadata becomes a Caller (throws UNAUTHENTICATED etc). */
+export interface BindOptions {
+  authenticate(metadata: Metadata, method: DescMethod): Caller;
+  /** Throws PERMISSION_DENIED when `caller` may not call `method`. */
+  authorize?(caller: Caller, method: DescMethod): void;
+  /** Called once per finished call, for access logging and auditing of refused calls. */
+  onFinish?(info: { method: DescMethod; caller: Caller | undefined; result: string }): void;
+  /** Aborts the signal of every call in flight (forced shutdown). */
+  shutdown: AbortSignal;
+  log: Logger;
+}
+
+/** Builds the grpc-js service definition and implementation of one generated service. */
+export function bindService<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+  opts: BindOptions,
+): { definition: ReturnType<typeof serviceDefinition>; handlers: UntypedServiceImplementation } {
+  const handlers: UntypedServiceImplementation = {};
+  const table = impl as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const method of service.methods) {
+    const fn = table[method.localName];
+    if (typeof fn !== "function") throw new Error(`no implementation for ${method.name}`);
+    handlers[method.localName] = bindMethod(method, fn.bind(impl), opts);
+  }
+  return { definition: serviceDefinition(service), handlers };
+}
+
+// --- internal ---
+
+let requestSeq = 0;
+
+type AnyFn = (...args: unknown[]) => Promise<unknown>;
+
+function bindMethod(method: DescMethod, fn: AnyFn, opts: BindOptions) {
+  switch (method.methodKind) {
+    case "unary":
+      return unary(method, fn, opts);
+    case "server_streaming":
+      return serverStreaming(method, fn, opts);
+    case "bidi_streaming":
+      return bidi(method, fn, opts);
+    case "client_streaming":
+      throw new Error(`client streaming is not supported (${method.name})`);
+  }
+}
+
+interface Started {
+  ctx: CallContext;
+  finish(err?: unknown): { mapped?: ReturnType<typeof toServiceError> };
+}
+
+function start(
+  method: DescMethod,
+  metadata: Metadata,
+  onCancel: (listener: () => void) => void,
+  deadline: number | undefined,
+  opts: BindOptions,
+): Started | { error: ReturnType<typeof toServiceError> } {
+  const incoming = metadata.get("x-request-id")[0];
+  const requestId =
+    typeof incoming === "string" && /^[\w.-]{1,64}$/.test(incoming)
+      ? incoming
+      : `r${process.pid.toString(36)}-${(++requestSeq).toString(36)}`;
+  const log = opts.log.child({ requestId, method: method.name });
+  let caller: Caller | undefined;
+  try {
+    caller = opts.authenticate(metadata, method);
+    opts.authorize?.(caller, method);
+  } catch (err) {
+    const mapped = toServiceError(err, requestId);
+    opts.onFinish?.({ method, caller, result: mapped.result });
+    log.warn("call refused", { code: mapped.result });
+    return { error: mapped };
+  }
+  const ac = new AbortController();
+  const abort = (reason: unknown) => {
+    if (!ac.signal.aborted) ac.abort(reason);
+  };
+  onCancel(() => abort(new DOMException("cancelled", "AbortError")));
+  const onShutdown = () => abort(new DOMException("shutdown", "AbortError"));
+  opts.shutdown.addEventListener("abort", onShutdown, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  if (deadline !== undefined && Number.isFinite(deadline)) {
+    const ms = Math.max(0, deadline - Date.now());
+    timer = setTimeout(() => abort(new DOMException("deadline", "TimeoutError")), ms);
+    timer.unref();
+  }
+  const known: Caller = caller;
+  const ctx: CallContext = {
+    signal: ac.signal,
+    caller: known,
+    requestId,
+    method: method.name,
+    log,
+  };
+  let done = false;
+  return {
+    ctx,
+    finish(err?: unknown) {
+      if (done) return {};
+      done = true;
+      if (timer) clearTimeout(timer);
+      opts.shutdown.removeEventListener("abort", onShutdown);
+      if (err === undefined) {
+        opts.onFinish?.({ method, caller: known, result: "ok" });
+        return {};
+      }
+      const mapped = toServiceError(err, requestId, ac.signal);
+      if (mapped.unexpected) log.error("call failed", { err });
+      opts.onFinish?.({ method, caller: known, result: mapped.result });
+      return { mapped };
+    },
+  };
+}
+
+function deadlineOf(call: { getDeadline(): Date | number }): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function unary(
+  method: DescMethod,
+  fn: AnyFn,
+  opts: BindOptions,
+): handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    const s = start(method, call.metadata, (l) => call.on("cancelled", l), deadlineOf(call), opts);
+    if ("error" in s) {
+      callback(s.error.error);
+      return;
+    }
+    fn(call.request, s.ctx).then(
+      (init) => {
+        let res: unknown;
+        try {
+          res = create(method.output, init as MessageInitShape<DescMessage>);
+        } catch (err) {
+          callback(s.finish(err).mapped?.error ?? null);
+          return;
+        }
+        s.finish();
+        callback(null, res);
+      },
+      (err: unknown) => {
+        const { mapped } = s.finish(err);
+        if (mapped) callback(mapped.error);
+      },
+    );
+  };
+}
+
+function writer<O extends DescMessage>(
+  schema: O,
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  signal: AbortSignal,
+): ServerStream<O> {
+  return {
+    send(msg) {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      const value = msg instanceof Encoded ? msg : create(schema, msg);
+      if (call.write(value)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const onAbort = () => {
+          call.off("drain", onDrain);
+          reject(signal.reason);
+        };
+        const onDrain = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        call.once("drain", onDrain);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+    },
+  };
+}
+
+function endStream(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  s: Started,
+  err?: unknown,
+) {
+  const { mapped } = s.finish(err);
+  if (err === undefined) {
+    call.end();
+  } else if (mapped) {
+    call.emit("error", mapped.error);
+  }
+}
+
+function serverStreaming(
+  method: DescMethod,
+  fn: AnyFn,
+  opts: BindOptions,
+): handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const s = start(method, call.metadata, (l) => call.on("cancelled", l), deadlineOf(call), opts);
+    if ("error" in s) {
+      call.emit("error", s.error.error);
+      return;
+    }
+    fn(call.request, s.ctx, writer(method.output, call, s.ctx.signal)).then(
+      () => endStream(call, s),
+      (err: unknown) => endStream(call, s, err),
+    );
+  };
+}
+
+function bidi(
+  method: DescMethod,
+  fn: AnyFn,
+  opts: BindOptions,
+): handleBidiStreamingCall<unknown, unknown> {
+  return (call) => {
+    const s = start(method, call.metadata, (l) => call.on("cancelled", l), deadlineOf(call), opts);
+    if ("error" in s) {
+      call.emit("error", s.error.error);
+      return;
+    }
+    const requests = call as AsyncIterable<unknown>;
+    fn(requests, s.ctx, writer(method.output, call, s.ctx.signal)).then(
+      () => endStream(call, s),
+      (err: unknown) => endStream(call, s, err),
+    );
+  };
+}

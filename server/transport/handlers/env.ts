@@ -1,0 +1,65 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import type { Encoded } from "../../../proto/adapter.js";
+import { encodeMessage } from "../../../proto/adapter.js";
+import type { EnvService as EnvServiceDesc } from "../../../proto/gen/vmauth/v1/env_pb.js";
+import { WatchEnvResponseSchema } from "../../../proto/gen/vmauth/v1/env_pb.js";
+import type { EnvService } from "../../secrets/env.js";
+import { resolveVm } from "../../secrets/env.js";
+import type { StreamSnapshot, WatchHub } from "../../secrets/watch.js";
+import type { ServiceImpl } from "../adapter.js";
+
+export function envHandlers(env: EnvService, hub: WatchHub): ServiceImpl<typeof EnvServiceDesc> {
+  return {
+    async getEnv(req, ctx) {
+      const snap = await env.getEnv(ctx, req.vm);
+      return { snapshot: { vm: snap.vm, revision: BigInt(snap.revision), vars: snap.vars } };
+    },
+    async watchEnv(req, ctx, stream) {
+      const vm = resolveVm(ctx.caller, req.vm);
+      await hub.watch<Encoded>(
+        ctx,
+        {
+          vm,
+          tokenId: ctx.caller.kind === "vm" ? ctx.caller.tokenId : undefined,
+          sinceRevision: Number(req.sinceRevision),
+          appliedDigest: req.appliedDigest,
+          clientVersion: req.clientVersion,
+        },
+        { encode: encodeSnapshot, heartbeat: encodeHeartbeat, write: (f) => stream.send(f) },
+        ctx.signal,
+      );
+    },
+    async ackEnv(req, ctx) {
+      const vm = resolveVm(ctx.caller, req.vm);
+      await hub.ack(ctx, {
+        vm,
+        revision: Number(req.revision),
+        restartedUnits: req.restartedUnits,
+        omitted: req.omitted,
+        clientVersion: req.clientVersion,
+        error: req.error,
+      });
+      return {};
+    },
+  };
+}
+
+// --- internal ---
+
+function encodeSnapshot(s: StreamSnapshot): Encoded {
+  const msg = create(WatchEnvResponseSchema, {
+    event: {
+      case: "snapshot",
+      value: { vm: "", revision: BigInt(s.revision), vars: s.vars, digest: s.digest },
+    },
+  });
+  return encodeMessage(WatchEnvResponseSchema, msg);
+}
+
+function encodeHeartbeat(revision: number): Encoded {
+  const msg = create(WatchEnvResponseSchema, {
+    event: { case: "heartbeat", value: { revision: BigInt(revision), time: timestampNow() } },
+  });
+  return encodeMessage(WatchEnvResponseSchema, msg);
+}

@@ -1,0 +1,55 @@
+import type { SecretService as SecretServiceDesc } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
+import type { SecretService } from "../../secrets/secrets.js";
+import type { ServiceImpl } from "../adapter.js";
+import { toSecret, toVersion } from "../convert.js";
+
+export function secretHandlers(secrets: SecretService): ServiceImpl<typeof SecretServiceDesc> {
+  return {
+    async createSecret(req, ctx) {
+      const { record, revision } = await secrets.create(ctx, {
+        name: req.name,
+        value: req.value,
+        env: req.env,
+        scope: req.scope,
+        provider: req.provider,
+        description: req.description,
+        labels: req.labels,
+      });
+      return { secret: toSecret(record), revision: BigInt(revision) };
+    },
+    async updateSecret(req, ctx) {
+      const { record, revision } = await secrets.update(ctx, {
+        name: req.name,
+        env: req.env,
+        scope: req.scope,
+        description: req.description,
+        labels: req.setLabels ? req.labels : undefined,
+      });
+      return { secret: toSecret(record), revision: BigInt(revision) };
+    },
+    async getSecretValue(req, ctx) {
+      const r = await secrets.getValue(ctx, req.name, req.version);
+      return { secret: toSecret(r.record), version: r.version, value: r.value };
+    },
+    async listSecrets(req) {
+      const r = secrets.list(req.scope);
+      return { secrets: r.secrets.map(toSecret), revision: BigInt(r.revision) };
+    },
+    async deleteSecret(req, ctx) {
+      const r = await secrets.remove(ctx, req.name);
+      return { revision: BigInt(r.revision) };
+    },
+    async rotateSecret(req, ctx) {
+      const r = await secrets.rotate(ctx, req.name, req.value);
+      return { secret: toSecret(r.record), revision: BigInt(r.revision) };
+    },
+    async listSecretVersions(req) {
+      const r = secrets.versions(req.name);
+      return { versions: r.versions.map((v) => toVersion(v, r.record.currentVersion)) };
+    },
+    async rollbackSecret(req, ctx) {
+      const r = await secrets.rollback(ctx, req.name, req.version);
+      return { secret: toSecret(r.record), revision: BigInt(r.revision) };
+    },
+  };
+}

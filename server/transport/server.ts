@@ -1,0 +1,191 @@
+/**
+ * The gRPC servers. Two listeners with two policies: the unix socket (0600) is local admin
+ * and needs no token; TCP needs a bearer token, and a VM token may call EnvService only.
+ * Health and reflection answer anyone. Both servers share the same service handlers.
+ */
+
+import { readFileSync } from "node:fs";
+import { chmod, unlink } from "node:fs/promises";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../../proto/gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { AccessService } from "../../proto/gen/vmauth/v1/access_pb.js";
+import { EnvService } from "../../proto/gen/vmauth/v1/env_pb.js";
+import { SecretService } from "../../proto/gen/vmauth/v1/secrets_pb.js";
+import { SystemService } from "../../proto/gen/vmauth/v1/system_pb.js";
+import type { AuditBroker } from "../audit/audit.js";
+import type { ServerConfig } from "../config.js";
+import { permissionDenied, unauthenticated } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { AccessService as Access } from "../secrets/access.js";
+import type { Caller } from "../secrets/caller.js";
+import { actorOf } from "../secrets/caller.js";
+import type { EnvService as Env } from "../secrets/env.js";
+import type { SecretService as Secrets } from "../secrets/secrets.js";
+import type { SystemService as System } from "../secrets/system.js";
+import type { WatchHub } from "../secrets/watch.js";
+import type { BindOptions, ServiceImpl } from "./adapter.js";
+import { bindService } from "./adapter.js";
+import { accessHandlers } from "./handlers/access.js";
+import { envHandlers } from "./handlers/env.js";
+import { createHealth } from "./handlers/health.js";
+import { reflectionHandlers } from "./handlers/reflection.js";
+import { secretHandlers } from "./handlers/secrets.js";
+import { systemHandlers } from "./handlers/system.js";
+
+export interface TransportDeps {
+  secrets: Secrets;
+  access: Access;
+  env: Env;
+  system: System;
+  hub: WatchHub;
+  audit: AuditBroker;
+  log: Logger;
+  version: string;
+}
+
+export interface Transport {
+  /** Binds the configured listeners; resolves with their addresses. */
+  listen(config: ServerConfig): Promise<{ socket: string | null; tcp: string | null }>;
+  setServing(serving: boolean): void;
+  /** Stops accepting calls and waits for calls in flight, at most `graceMs`, then forces. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+const API: DescService[] = [SecretService, EnvService, AccessService, SystemService];
+const PUBLIC = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
+
+export function createTransport(deps: TransportDeps): Transport {
+  const shutdownController = new AbortController();
+  const health = createHealth(API.map((s) => s.typeName));
+  const files = [...API, Health, ReflectionV1].map((s) => s.file);
+  const names = [...API, Health, ReflectionV1, ReflectionV1alpha].map((s) => s.typeName);
+  const servers: { server: Server; socket?: string }[] = [];
+
+  const onFinish: BindOptions["onFinish"] = ({ method, caller, result }) => {
+    // Use cases audit their own results; the transport records the calls it refused.
+    if (result !== "unauthenticated" && result !== "permission_denied") return;
+    if (caller === undefined || !PUBLIC.has(method.parent.typeName)) {
+      deps.audit
+        .record({
+          requestId: "-",
+          actor: caller ? actorOf(caller) : "anonymous",
+          action: `rpc.${method.name}`,
+          result,
+        })
+        .catch((err) => deps.log.error("audit write failed", { err }));
+    }
+  };
+
+  const build = (policy: Pick<BindOptions, "authenticate" | "authorize">) => {
+    const server = new Server({ "grpc.max_receive_message_length": 1024 * 1024 });
+    const opts: BindOptions = {
+      ...policy,
+      onFinish,
+      shutdown: shutdownController.signal,
+      log: deps.log,
+    };
+    const add = <S extends DescService>(svc: S, impl: Parameters<typeof bindService<S>>[1]) => {
+      const { definition, handlers } = bindService(svc, impl, opts);
+      server.addService(definition, handlers);
+    };
+    add(SecretService, secretHandlers(deps.secrets));
+    add(EnvService, envHandlers(deps.env, deps.hub));
+    add(AccessService, accessHandlers(deps.access, deps.hub.presence));
+    add(
+      SystemService,
+      systemHandlers(deps.system, {
+        version: deps.version,
+        connectedVms: () => deps.hub.presence.connectedCount(),
+      }),
+    );
+    add(Health, health.handlers);
+    const reflection = reflectionHandlers(files, names);
+    add(ReflectionV1, reflection);
+    // v1alpha has the same messages as v1, field for field: one implementation serves both.
+    add(ReflectionV1alpha, reflection as unknown as ServiceImpl<typeof ReflectionV1alpha>);
+    return server;
+  };
+
+  const local: Pick<BindOptions, "authenticate"> = { authenticate: () => ({ kind: "local" }) };
+  const remote: Pick<BindOptions, "authenticate" | "authorize"> = {
+    authenticate(metadata, method) {
+      const header = metadata.get("authorization")[0];
+      if (header === undefined) {
+        if (PUBLIC.has(method.parent.typeName)) return { kind: "anonymous" };
+        throw unauthenticated("authorization: a bearer token is required");
+      }
+      const m = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+      if (!m?.[1]) throw unauthenticated("authorization: expected 'Bearer <token>'");
+      return deps.access.authenticate(m[1]);
+    },
+    authorize(caller: Caller, method: DescMethod) {
+      if (PUBLIC.has(method.parent.typeName)) return;
+      if (caller.kind === "anonymous") throw unauthenticated("authorization: token required");
+      if (caller.kind === "vm" && method.parent.typeName !== EnvService.typeName) {
+        throw permissionDenied(`${method.name}: a VM token may only call EnvService`);
+      }
+    },
+  };
+
+  return {
+    async listen(config) {
+      let socket: string | null = null;
+      let tcp: string | null = null;
+      if (config.socket) {
+        await unlink(config.socket).catch(() => {});
+        const server = build(local);
+        await bind(server, `unix://${config.socket}`, ServerCredentials.createInsecure());
+        await chmod(config.socket, 0o600);
+        servers.push({ server, socket: config.socket });
+        socket = config.socket;
+      }
+      if (config.listen) {
+        const server = build(remote);
+        const creds = config.tls
+          ? ServerCredentials.createSsl(null, [
+              {
+                cert_chain: readFileSync(config.tls.cert),
+                private_key: readFileSync(config.tls.key),
+              },
+            ])
+          : ServerCredentials.createInsecure();
+        const host = config.listen.host.includes(":")
+          ? `[${config.listen.host}]`
+          : config.listen.host;
+        const port = await bind(server, `${host}:${config.listen.port}`, creds);
+        servers.push({ server });
+        tcp = `${host}:${port}`;
+      }
+      return { socket, tcp };
+    },
+    setServing(serving) {
+      health.set(serving);
+    },
+    async shutdown(graceMs) {
+      const graceful = Promise.all(
+        servers.map(
+          ({ server }) => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+        ),
+      );
+      const timer = new Promise<"timeout">((resolve) =>
+        setTimeout(() => resolve("timeout"), graceMs).unref(),
+      );
+      if ((await Promise.race([graceful, timer])) === "timeout") {
+        shutdownController.abort();
+        for (const { server } of servers) server.forceShutdown();
+      }
+      for (const { socket } of servers) if (socket) await unlink(socket).catch(() => {});
+    },
+  };
+}
+
+// --- internal ---
+
+function bind(server: Server, address: string, creds: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}

@@ -1,0 +1,1 @@
+process.stderr.write("vm-auth-shim: not built yet\n");

@@ -1,0 +1,89 @@
+/**
+ * Starts a real secretsd in this process: temp data dir, unix socket in it, TCP on a random
+ * loopback port. Returns clients for both listeners and the means to stop or restart it.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ClientOptions, VmAuthClient } from "../../client/index.js";
+import { createClient } from "../../client/index.js";
+import { resolveServerConfig } from "../../server/config.js";
+import type { Daemon } from "../../server/daemon.js";
+import { createDaemon } from "../../server/daemon.js";
+import { createLogger } from "../../server/logger.js";
+
+export interface TestDaemon {
+  dataDir: string;
+  socket: string;
+  tcp: string;
+  /** Local admin client over the unix socket. */
+  client: VmAuthClient;
+  /** A client over TCP with the given token. */
+  tcpClient(token?: string, extra?: Partial<ClientOptions>): VmAuthClient;
+  /** Log lines the daemon wrote. */
+  logs: string[];
+  daemon: Daemon;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  /** Stop and remove the data dir. */
+  dispose(): Promise<void>;
+}
+
+export async function startDaemon(
+  opts: { dataDir?: string; heartbeatMs?: number } = {},
+): Promise<TestDaemon> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "vm-auth-test-")));
+  const logs: string[] = [];
+  const clients: VmAuthClient[] = [];
+  const state = {} as { daemon: Daemon; tcp: string };
+  const boot = async () => {
+    const config = resolveServerConfig(
+      {
+        dataDir,
+        listen: "127.0.0.1:0",
+        logLevel: "debug",
+        shutdownGraceMs: 2000,
+        heartbeatMs: opts.heartbeatMs ?? 15_000,
+      },
+      {},
+    );
+    const log = createLogger({ level: "debug", write: (l) => logs.push(l) });
+    state.daemon = createDaemon(config, log);
+    const addr = await state.daemon.start();
+    state.tcp = addr.tcp ?? "";
+  };
+  await boot();
+  const socket = join(dataDir, "secretsd.sock");
+  const client = createClient({ socket });
+  clients.push(client);
+  const td: TestDaemon = {
+    dataDir,
+    socket,
+    get tcp() {
+      return state.tcp;
+    },
+    client,
+    tcpClient(token, extra = {}) {
+      const c = createClient({ server: state.tcp, token, ...extra });
+      clients.push(c);
+      return c;
+    },
+    logs,
+    get daemon() {
+      return state.daemon;
+    },
+    async restart() {
+      await state.daemon.stop();
+      await boot();
+    },
+    async stop() {
+      await state.daemon.stop();
+    },
+    async dispose() {
+      for (const c of clients) c.close();
+      await state.daemon.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return td;
+}
