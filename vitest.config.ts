@@ -13,6 +13,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts"],
+          globalSetup: ["test/global-setup.ts"],
           testTimeout: 15_000,
           hookTimeout: 30_000,
         },

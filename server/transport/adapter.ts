@@ -291,10 +291,35 @@ function bidi(
       call.emit("error", s.error.error);
       return;
     }
-    const requests = call as AsyncIterable<unknown>;
+    // A plain `for await` over the Duplex destroys it when the loop ends, and a destroyed
+    // call can no longer send its status: iterate without destroying.
+    const requests = untilAborted(
+      call.iterator({ destroyOnReturn: false }) as AsyncIterable<unknown>,
+      s.ctx.signal,
+    );
     fn(requests, s.ctx, writer(method.output, call, s.ctx.signal)).then(
       () => endStream(call, s),
       (err: unknown) => endStream(call, s, err),
     );
   };
+}
+
+/** Ends a request stream when the call is cancelled, so a handler looping over it returns. */
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  const aborted = new Promise<IteratorResult<T>>((resolve) => {
+    if (signal.aborted) resolve({ done: true, value: undefined });
+    signal.addEventListener("abort", () => resolve({ done: true, value: undefined }), {
+      once: true,
+    });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([it.next(), aborted]);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    await it.return?.();
+  }
 }

@@ -165,6 +165,7 @@ export function createTransport(deps: TransportDeps): Transport {
       health.set(serving);
     },
     async shutdown(graceMs) {
+      health.close();
       const graceful = Promise.all(
         servers.map(
           ({ server }) => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),

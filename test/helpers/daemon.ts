@@ -2,6 +2,7 @@
  * Starts a real secretsd in this process: temp data dir, unix socket in it, TCP on a random
  * loopback port. Returns clients for both listeners and the means to stop or restart it.
  */
+import { appendFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { resolveServerConfig } from "../../server/config.js";
 import type { Daemon } from "../../server/daemon.js";
 import { createDaemon } from "../../server/daemon.js";
 import { createLogger } from "../../server/logger.js";
+import { testRoot } from "./values.js";
 
 export interface TestDaemon {
   dataDir: string;
@@ -32,7 +34,8 @@ export interface TestDaemon {
 export async function startDaemon(
   opts: { dataDir?: string; heartbeatMs?: number } = {},
 ): Promise<TestDaemon> {
-  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "vm-auth-test-")));
+  const root = testRoot();
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(root ?? tmpdir(), "vm-auth-test-")));
   const logs: string[] = [];
   const clients: VmAuthClient[] = [];
   const state = {} as { daemon: Daemon; tcp: string };
@@ -47,7 +50,14 @@ export async function startDaemon(
       },
       {},
     );
-    const log = createLogger({ level: "debug", write: (l) => logs.push(l) });
+    // Logs go to a file in the data dir too, for the suite's leak check.
+    const log = createLogger({
+      level: "debug",
+      write: (l) => {
+        logs.push(l);
+        appendFileSync(join(dataDir, "secretsd-test.log"), l);
+      },
+    });
     state.daemon = createDaemon(config, log);
     const addr = await state.daemon.start();
     state.tcp = addr.tcp ?? "";
@@ -82,7 +92,8 @@ export async function startDaemon(
     async dispose() {
       for (const c of clients) c.close();
       await state.daemon.stop();
-      await rm(dataDir, { recursive: true, force: true });
+      // Under the suite root the teardown scans, then removes, the data dir.
+      if (!root) await rm(dataDir, { recursive: true, force: true });
     },
   };
   return td;

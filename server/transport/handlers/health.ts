@@ -6,12 +6,15 @@ import type { ServiceImpl } from "../adapter.js";
 
 export interface HealthState {
   set(serving: boolean): void;
+  /** Ends every Watch stream (after it was sent the last status): for shutdown. */
+  close(): void;
   readonly handlers: ServiceImpl<typeof Health>;
 }
 
 export function createHealth(services: string[]): HealthState {
   let serving = false;
   const listeners = new Set<() => void>();
+  const closing = new AbortController();
   const known = new Set(["", ...services]);
   const statusOf = (service: string) => {
     if (!known.has(service)) return Status.SERVICE_UNKNOWN;
@@ -21,6 +24,9 @@ export function createHealth(services: string[]): HealthState {
     set(next) {
       serving = next;
       for (const l of listeners) l();
+    },
+    close() {
+      closing.abort();
     },
     handlers: {
       async check(req) {
@@ -45,9 +51,10 @@ export function createHealth(services: string[]): HealthState {
         listeners.add(push);
         try {
           push();
+          const ended = AbortSignal.any([ctx.signal, closing.signal]);
           await new Promise<void>((resolve) => {
-            if (ctx.signal.aborted) resolve();
-            ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+            if (ended.aborted) resolve();
+            ended.addEventListener("abort", () => resolve(), { once: true });
           });
         } finally {
           listeners.delete(push);

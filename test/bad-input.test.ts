@@ -1,0 +1,238 @@
+import { readFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { TestDaemon } from "./helpers/daemon.js";
+import { startDaemon } from "./helpers/daemon.js";
+import { secretValue, track } from "./helpers/values.js";
+
+let d: TestDaemon;
+let vmToken: string;
+beforeAll(async () => {
+  d = await startDaemon();
+  await d.client.secrets.createSecret({ name: "openai", value: secretValue() });
+  await d.client.access.createGroup({ name: "ml" });
+  vmToken = (await d.client.access.createVm({ name: "vm1", groups: ["ml"] })).token;
+  await d.client.access.createVm({ name: "vm2" });
+});
+afterAll(async () => {
+  await d.dispose();
+});
+
+/** Runs a request that must fail, and proves it changed nothing on disk. */
+async function refused(call: () => Promise<unknown>, code: string, field?: string) {
+  const before = await readFile(`${d.dataDir}/store.json`, "utf8");
+  const rev = (await d.client.system.getStatus({})).revision;
+  const err = await call().then(
+    () => {
+      throw new Error("expected the call to fail");
+    },
+    (e: unknown) => e as { code: string; field?: string; message: string },
+  );
+  expect(err.code).toBe(code);
+  if (field !== undefined) {
+    expect(err.field).toBe(field);
+    expect(err.message.startsWith(`${field}: `) || err.message.includes(field)).toBe(true);
+  }
+  expect((await d.client.system.getStatus({})).revision).toBe(rev);
+  expect(await readFile(`${d.dataDir}/store.json`, "utf8")).toBe(before);
+  return err;
+}
+
+const big = track(`big-${"x".repeat(64 * 1024)}`);
+const withNul = track("sk-before\0after-nul-value");
+
+describe("bad input gets the right status, names the field, and changes nothing", () => {
+  const s = () => d.client.secrets;
+  test.each([
+    [
+      "uppercase name",
+      () => s().createSecret({ name: "OpenAI", value: "v-123456789012" }),
+      "invalid_argument",
+      "name",
+    ],
+    [
+      "empty name",
+      () => s().createSecret({ name: "", value: "v-123456789012" }),
+      "invalid_argument",
+      "name",
+    ],
+    [
+      "name too long",
+      () => s().createSecret({ name: `a${"b".repeat(63)}`, value: "v" }),
+      "invalid_argument",
+      "name",
+    ],
+    [
+      "name with slash",
+      () => s().createSecret({ name: "a/b", value: "v" }),
+      "invalid_argument",
+      "name",
+    ],
+    [
+      "bad env name",
+      () => s().createSecret({ name: "x1", env: "lower", value: "v" }),
+      "invalid_argument",
+      "env",
+    ],
+    [
+      "env name with dash",
+      () => s().createSecret({ name: "x1", env: "A-B", value: "v" }),
+      "invalid_argument",
+      "env",
+    ],
+    [
+      "env starting with digit",
+      () => s().createSecret({ name: "x1", env: "1A", value: "v" }),
+      "invalid_argument",
+      "env",
+    ],
+    [
+      "value with NUL",
+      () => s().createSecret({ name: "x1", value: withNul }),
+      "invalid_argument",
+      "value",
+    ],
+    [
+      "value over 64 KiB",
+      () => s().createSecret({ name: "x1", value: big }),
+      "invalid_argument",
+      "value",
+    ],
+    ["empty value", () => s().createSecret({ name: "x1", value: "" }), "invalid_argument", "value"],
+    [
+      "bad scope",
+      () => s().createSecret({ name: "x1", value: "v", scope: "team:x" }),
+      "invalid_argument",
+      "scope",
+    ],
+    [
+      "unknown group scope",
+      () => s().createSecret({ name: "x1", value: "v", scope: "group:nope" }),
+      "not_found",
+      "scope",
+    ],
+    [
+      "unknown vm scope",
+      () => s().createSecret({ name: "x1", value: "v", scope: "vm:nope" }),
+      "not_found",
+      "scope",
+    ],
+    [
+      "unknown provider",
+      () => s().createSecret({ name: "x1", value: "v", provider: "nope" }),
+      "invalid_argument",
+      "provider",
+    ],
+    [
+      "bad label",
+      () => s().createSecret({ name: "x1", value: "v", labels: { "Bad Key": "1" } }),
+      "invalid_argument",
+      "labels",
+    ],
+    [
+      "duplicate name",
+      () => s().createSecret({ name: "openai", value: "v" }),
+      "already_exists",
+      "name",
+    ],
+    [
+      "rotate unknown secret",
+      () => s().rotateSecret({ name: "nope", value: "v" }),
+      "not_found",
+      "name",
+    ],
+    [
+      "rotate with NUL",
+      () => s().rotateSecret({ name: "openai", value: withNul }),
+      "invalid_argument",
+      "value",
+    ],
+    [
+      "rotate over 64 KiB",
+      () => s().rotateSecret({ name: "openai", value: big }),
+      "invalid_argument",
+      "value",
+    ],
+    ["get unknown secret", () => s().getSecretValue({ name: "nope" }), "not_found", "name"],
+    [
+      "get unknown version",
+      () => s().getSecretValue({ name: "openai", version: 9 }),
+      "not_found",
+      "version",
+    ],
+    [
+      "rollback unknown version",
+      () => s().rollbackSecret({ name: "openai", version: 9 }),
+      "not_found",
+      "version",
+    ],
+    [
+      "rollback version 0",
+      () => s().rollbackSecret({ name: "openai", version: 0 }),
+      "invalid_argument",
+      "version",
+    ],
+    ["delete unknown secret", () => s().deleteSecret({ name: "nope" }), "not_found", "name"],
+    [
+      "versions of unknown secret",
+      () => s().listSecretVersions({ name: "nope" }),
+      "not_found",
+      "name",
+    ],
+    [
+      "update to bad env",
+      () => s().updateSecret({ name: "openai", env: "x y" }),
+      "invalid_argument",
+      "env",
+    ],
+    ["update unknown", () => s().updateSecret({ name: "nope", env: "X" }), "not_found", "name"],
+    [
+      "vm bad name",
+      () => d.client.access.createVm({ name: "Bad_VM!" }),
+      "invalid_argument",
+      "name",
+    ],
+    [
+      "vm unknown group",
+      () => d.client.access.createVm({ name: "vm9", groups: ["nope"] }),
+      "not_found",
+      "groups",
+    ],
+    ["vm duplicate", () => d.client.access.createVm({ name: "vm1" }), "already_exists", "name"],
+    [
+      "token for unknown vm",
+      () => d.client.access.issueVmToken({ name: "nope" }),
+      "not_found",
+      "name",
+    ],
+    ["delete unknown vm", () => d.client.access.deleteVm({ name: "nope" }), "not_found", "name"],
+    [
+      "update vm unknown group",
+      () => d.client.access.updateVm({ name: "vm1", addGroups: ["nope"] }),
+      "not_found",
+      "add_groups",
+    ],
+    ["getenv unknown vm", () => d.client.env.getEnv({ vm: "nope" }), "not_found", "vm"],
+    ["getenv without vm", () => d.client.env.getEnv({}), "invalid_argument", "vm"],
+    [
+      "audit limit too high",
+      () => d.client.system.listAuditEvents({ limit: 20_000 }),
+      "invalid_argument",
+      "limit",
+    ],
+  ] as const)("%s", async (_label, call, code, field) => {
+    const err = await refused(call, code, field);
+    // Never echo a value.
+    expect(err.message).not.toContain("after-nul");
+    expect(err.message.length).toBeLessThan(300);
+  });
+
+  test("missing token, wrong token and another VM's env over TCP", async () => {
+    await refused(() => d.tcpClient().env.getEnv({ vm: "vm1" }), "unauthenticated");
+    await refused(() => d.tcpClient("vmat_wrong").env.getEnv({}), "unauthenticated");
+    await refused(() => d.tcpClient(vmToken).env.getEnv({ vm: "vm2" }), "permission_denied");
+    await refused(
+      () => d.tcpClient(vmToken).secrets.rotateSecret({ name: "openai", value: "v" }),
+      "permission_denied",
+    );
+  });
+});
