@@ -47,7 +47,7 @@ export function spawnDaemon(dataDir: string, args: string[] = []): Promise<Daemo
         res({ child, socket: addr.socket, tcp: addr.tcp, exited });
       }
     });
-    exited.then((e) =>
+    void exited.then((e) =>
       rej(new Error(`secretsd exited (${e.code ?? e.signal}): ${e.stderr.trim()}`)),
     );
   });
