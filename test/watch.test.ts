@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { VmAuthClient } from "../client/index.js";
+import type { WatchEnvResponse } from "../proto/gen/vmauth/v1/env_pb.js";
+import type { TestDaemon } from "./helpers/daemon.js";
+import { startDaemon } from "./helpers/daemon.js";
+import { secretValue } from "./helpers/values.js";
+
+let d: TestDaemon;
+beforeAll(async () => {
+  d = await startDaemon({ heartbeatMs: 200 });
+  await d.client.access.createGroup({ name: "ml" });
+});
+afterAll(async () => {
+  await d.dispose();
+});
+
+/** Opens a WatchEnv stream and collects its frames. */
+function watch(client: VmAuthClient, req: { sinceRevision?: bigint; appliedDigest?: string } = {}) {
+  const ac = new AbortController();
+  const frames: WatchEnvResponse[] = [];
+  const waiters: (() => void)[] = [];
+  const done = (async () => {
+    for await (const f of client.env.watchEnv(
+      { clientVersion: "test/1", ...req },
+      { signal: ac.signal },
+    )) {
+      frames.push(f);
+      for (const w of waiters.splice(0)) w();
+    }
+  })().catch((err: unknown) => err);
+  const snapshots = () =>
+    frames.filter((f) => f.event.case === "snapshot").map((f) => f.event.value);
+  const until = async (pred: () => boolean, ms = 3000) => {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error("timed out waiting for frames");
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return { frames, snapshots, until, done, cancel: () => ac.abort() };
+}
+
+const vars = (s: unknown) =>
+  Object.fromEntries(
+    ((s as { vars: { name: string; value: string }[] }).vars ?? []).map((v) => [v.name, v.value]),
+  );
+
+describe("WatchEnv", () => {
+  test("snapshot at once, then one per change that touches the VM, none for others", async () => {
+    const v1 = secretValue();
+    await d.client.secrets.createSecret({ name: "openai", value: v1 });
+    const a = await d.client.access.createVm({ name: "wa", groups: ["ml"] });
+    const b = await d.client.access.createVm({ name: "wb" });
+    const wa = watch(d.tcpClient(a.token));
+    const wb = watch(d.tcpClient(b.token));
+    await wa.until(() => wa.snapshots().length === 1);
+    await wb.until(() => wb.snapshots().length === 1);
+    expect(vars(wa.snapshots()[0])).toEqual({ OPENAI_API_KEY: v1 });
+
+    // A group-scoped secret reaches only the group's VM.
+    const g = secretValue();
+    await d.client.secrets.createSecret({
+      name: "hf",
+      provider: "huggingface",
+      scope: "group:ml",
+      value: g,
+    });
+    await wa.until(() => wa.snapshots().length === 2);
+    expect(vars(wa.snapshots()[1])).toEqual({ OPENAI_API_KEY: v1, HF_TOKEN: g });
+
+    // A VM-scoped secret for wb reaches wb only.
+    await d.client.secrets.createSecret({ name: "own", scope: "vm:wb", value: secretValue() });
+    await wb.until(() => wb.snapshots().length === 2);
+
+    // A global rotation reaches both.
+    const v2 = secretValue();
+    const rot = await d.client.secrets.rotateSecret({ name: "openai", value: v2 });
+    await wa.until(() => wa.snapshots().length === 3);
+    await wb.until(() => wb.snapshots().length === 3);
+    expect(wa.snapshots()[2]?.revision).toBe(rot.revision);
+    expect(vars(wb.snapshots()[2]).OPENAI_API_KEY).toBe(v2);
+    // Heartbeats keep coming; no extra snapshot arrived for changes to the other VM.
+    await wa.until(() => wa.frames.filter((f) => f.event.case === "heartbeat").length >= 2);
+    expect(wa.snapshots()).toHaveLength(3);
+    wa.cancel();
+    wb.cancel();
+  });
+
+  test("a burst of changes is coalesced; the last snapshot is the final state", async () => {
+    const vm = await d.client.access.createVm({ name: "wburst" });
+    const w = watch(d.tcpClient(vm.token));
+    await w.until(() => w.snapshots().length === 1);
+    let last = "";
+    let lastRev = 0n;
+    await Promise.all(
+      Array.from({ length: 30 }, async () => {
+        last = secretValue();
+        const r = await d.client.secrets.rotateSecret({ name: "openai", value: last });
+        if (r.revision > lastRev) lastRev = r.revision;
+      }),
+    );
+    await w.until(() => w.snapshots().at(-1)?.revision === lastRev);
+    expect(w.snapshots().length).toBeLessThan(31);
+    const final = (await d.client.secrets.getSecretValue({ name: "openai" })).value;
+    expect(vars(w.snapshots().at(-1)).OPENAI_API_KEY).toBe(final);
+    w.cancel();
+  });
+
+  test("a reconnect with the applied digest gets no repeat; a stale one gets the change", async () => {
+    const vm = await d.client.access.createVm({ name: "wre" });
+    const c = d.tcpClient(vm.token);
+    const first = watch(c);
+    await first.until(() => first.snapshots().length === 1);
+    const applied = first.snapshots()[0];
+    first.cancel();
+    // Same digest: a heartbeat, no snapshot.
+    const again = watch(c, {
+      sinceRevision: applied?.revision ?? 0n,
+      appliedDigest: applied?.digest ?? "",
+    });
+    await again.until(() => again.frames.length >= 1);
+    expect(again.frames[0]?.event.case).toBe("heartbeat");
+    again.cancel();
+    // A change while disconnected arrives at once on reconnect.
+    const v = secretValue();
+    await d.client.secrets.rotateSecret({ name: "openai", value: v });
+    const later = watch(c, {
+      sinceRevision: applied?.revision ?? 0n,
+      appliedDigest: applied?.digest ?? "",
+    });
+    await later.until(() => later.snapshots().length === 1);
+    expect(vars(later.snapshots()[0]).OPENAI_API_KEY).toBe(v);
+    later.cancel();
+  });
+
+  test("acks show in vm list: connected, applied revision, behind, client version", async () => {
+    const vm = await d.client.access.createVm({ name: "wack" });
+    const c = d.tcpClient(vm.token);
+    const w = watch(c);
+    await w.until(() => w.snapshots().length === 1);
+    const snap = w.snapshots()[0];
+    let row = (await d.client.access.listVms({})).vms.find((v) => v.name === "wack");
+    expect(row).toMatchObject({ connected: true, behind: true, clientVersion: "test/1" });
+    await c.env.ackEnv({
+      revision: snap?.revision ?? 0n,
+      restartedUnits: ["app.service"],
+      clientVersion: "test/1",
+    });
+    row = (await d.client.access.listVms({})).vms.find((v) => v.name === "wack");
+    expect(row).toMatchObject({
+      connected: true,
+      behind: false,
+      appliedRevision: snap?.revision,
+      lastRestartedUnits: ["app.service"],
+    });
+    await d.client.secrets.rotateSecret({ name: "openai", value: secretValue() });
+    await w.until(() => w.snapshots().length === 2);
+    row = (await d.client.access.listVms({})).vms.find((v) => v.name === "wack");
+    expect(row?.behind).toBe(true);
+    w.cancel();
+    await new Promise((r) => setTimeout(r, 100));
+    row = (await d.client.access.listVms({})).vms.find((v) => v.name === "wack");
+    expect(row?.connected).toBe(false);
+  });
+
+  test("revoking a VM's token ends its stream at once", async () => {
+    const vm = await d.client.access.createVm({ name: "wrev" });
+    const w = watch(d.tcpClient(vm.token));
+    await w.until(() => w.snapshots().length === 1);
+    const t0 = Date.now();
+    await d.client.access.revokeVmTokens({ name: "wrev" });
+    const err = (await w.done) as { code?: string };
+    expect(err?.code).toBe("unauthenticated");
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  test("a VM token cannot watch another VM", async () => {
+    const vm = await d.client.access.createVm({ name: "wiso" });
+    const w = watch(d.tcpClient(vm.token), {});
+    await w.until(() => w.snapshots().length === 1);
+    w.cancel();
+    const other = d.tcpClient(vm.token);
+    const it = other.env.watchEnv({ vm: "wa" })[Symbol.asyncIterator]();
+    await expect(it.next()).rejects.toMatchObject({ code: "permission_denied" });
+  });
+});
