@@ -76,6 +76,16 @@ export async function openStore(driver: StoreDriver): Promise<Store> {
     }
   };
 
+  // A mutation may arrive after flush's loop saw an empty queue but before `saving` is
+  // cleared (its caller resumes first): re-check the queue whenever a flush ends.
+  const kick = () => {
+    if (saving) return;
+    saving = flush().finally(() => {
+      saving = null;
+      if (pending.length > 0) kick();
+    });
+  };
+
   return {
     get data() {
       return data;
@@ -93,11 +103,7 @@ export async function openStore(driver: StoreDriver): Promise<Store> {
       data.revision = revision;
       return new Promise<T>((resolve, reject) => {
         pending.push({ revision, changes, resolve: () => resolve(result), reject });
-        if (!saving) {
-          saving = flush().finally(() => {
-            saving = null;
-          });
-        }
+        kick();
       });
     },
     onCommit(listener) {
