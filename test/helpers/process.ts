@@ -3,7 +3,7 @@
  * real process: kill -9, a second daemon on one data dir, signals.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const SECRETSD = resolve(import.meta.dirname, "../../dist/bin/secretsd.js");
@@ -22,6 +22,7 @@ export function spawnDaemon(dataDir: string, args: string[] = []): Promise<Daemo
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const log = createWriteStream(join(dataDir, `secretsd-${Date.now()}.log`), { flags: "a" });
   child.stderr?.on("data", (b: Buffer) => {
     stderr += b.toString();

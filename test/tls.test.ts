@@ -1,0 +1,67 @@
+import { execFileSync } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { createClient } from "../client/index.js";
+import type { DaemonProcess } from "./helpers/process.js";
+import { spawnDaemon } from "./helpers/process.js";
+import { secretValue, testRoot } from "./helpers/values.js";
+
+let dir: string;
+let p: DaemonProcess;
+beforeAll(async () => {
+  dir = await mkdtemp(join(testRoot() ?? tmpdir(), "vm-auth-tls-"));
+  // A throw-away CA-less self-signed certificate for 127.0.0.1, made per run.
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+      "-days",
+      "1",
+      "-subj",
+      "/CN=secretsd-test",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ],
+    { stdio: "ignore" },
+  );
+  p = await spawnDaemon(join(dir, "data"), [
+    "--listen",
+    "127.0.0.1:0",
+    "--tls-cert",
+    join(dir, "cert.pem"),
+    "--tls-key",
+    join(dir, "key.pem"),
+  ]);
+});
+afterAll(async () => {
+  p.child.kill("SIGTERM");
+  await p.exited;
+});
+
+test("TCP over TLS from cert/key files: a VM reads its env with the CA; plaintext fails", async () => {
+  const local = createClient({ socket: join(dir, "data", "secretsd.sock") });
+  const v = secretValue();
+  await local.secrets.createSecret({ name: "openai", value: v });
+  const { token } = await local.access.createVm({ name: "tls1" });
+  local.close();
+  const vm = createClient({ server: p.tcp ?? "", token, tls: join(dir, "cert.pem") });
+  expect((await vm.env.getEnv({})).snapshot?.vars[0]?.value).toBe(v);
+  vm.close();
+  const plain = createClient({ server: p.tcp ?? "", token, deadlineMs: 1500 });
+  await expect(plain.env.getEnv({})).rejects.toMatchObject({
+    code: expect.stringMatching(/unavailable|deadline_exceeded/),
+  });
+  plain.close();
+});
