@@ -186,4 +186,26 @@ describe("WatchEnv", () => {
     const it = other.env.watchEnv({ vm: "wa" })[Symbol.asyncIterator]();
     await expect(it.next()).rejects.toMatchObject({ code: "permission_denied" });
   });
+
+  test("bad acks are refused, naming the field", async () => {
+    const vm = await d.client.access.createVm({ name: "wbad" });
+    const c = d.tcpClient(vm.token);
+    await expect(c.env.ackEnv({ revision: 1n << 40n })).rejects.toMatchObject({
+      code: "invalid_argument",
+      field: "revision",
+    });
+    await expect(
+      c.env.ackEnv({ revision: 1n, restartedUnits: ["a b; rm -rf /"] }),
+    ).rejects.toMatchObject({
+      code: "invalid_argument",
+      field: "restarted_units",
+    });
+    await expect(c.env.ackEnv({ revision: 1n, omitted: ["lower"] })).rejects.toMatchObject({
+      code: "invalid_argument",
+      field: "omitted",
+    });
+    await expect(c.env.ackEnv({ vm: "wa", revision: 1n })).rejects.toMatchObject({
+      code: "permission_denied",
+    });
+  });
 });

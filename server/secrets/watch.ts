@@ -7,13 +7,14 @@
  * toBinary doubles the server's loop). A slow stream keeps only the newest snapshot pending.
  */
 import { createHash } from "node:crypto";
-import { SecretsError } from "../errors.js";
+import { invalidArgument, SecretsError } from "../errors.js";
 import type { Change } from "../store/store.js";
 import type { StoreData } from "../store/types.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
 import type { EnvSnapshotValue, ViewEntry } from "./env.js";
 import { computeView } from "./env.js";
+import { ENV_NAME } from "./validate.js";
 
 /** What is known of a VM's shim; in memory, rebuilt as shims reconnect. */
 export interface PresenceInfo {
@@ -227,6 +228,9 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     ): Promise<void> {
       const data = store.data;
       if (!data.vms[req.vm]) throw new SecretsError("not_found", `vm: vm '${req.vm}' not found`);
+      if (req.clientVersion.length > 128) {
+        throw invalidArgument("client_version", "must be at most 128 characters");
+      }
       const p = info(req.vm);
       p.lastSeen = new Date();
       if (req.clientVersion) p.clientVersion = req.clientVersion;
@@ -267,6 +271,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     /** Records what a shim applied. */
     async ack(actor: Actor, a: AckInput): Promise<void> {
       if (!store.data.vms[a.vm]) throw new SecretsError("not_found", `vm: vm '${a.vm}' not found`);
+      checkAck(a, store.data.revision);
       const p = info(a.vm);
       p.lastSeen = new Date();
       if (a.revision > p.appliedRevision || a.error === "") p.appliedRevision = a.revision;
@@ -302,6 +307,25 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
 export type WatchHub = ReturnType<typeof createWatchHub>;
 
 // --- internal ---
+
+const UNIT_NAME = /^[A-Za-z0-9:_.@\\-]{1,255}$/;
+
+/** Acks come from VMs: bounded, well-formed, and never ahead of the store. */
+function checkAck(a: AckInput, current: number) {
+  if (a.revision > current) {
+    throw invalidArgument("revision", `${a.revision} is ahead of the store's revision ${current}`);
+  }
+  if (a.restartedUnits.length > 256 || !a.restartedUnits.every((u) => UNIT_NAME.test(u))) {
+    throw invalidArgument("restarted_units", "must be at most 256 systemd unit names");
+  }
+  if (a.omitted.length > 1024 || !a.omitted.every((n) => ENV_NAME.test(n))) {
+    throw invalidArgument("omitted", "must be at most 1024 env var names");
+  }
+  if (a.error.length > 1024) throw invalidArgument("error", "must be at most 1024 characters");
+  if (a.clientVersion.length > 128) {
+    throw invalidArgument("client_version", "must be at most 128 characters");
+  }
+}
 
 /** One stream: writes frames in order; while one is in flight only the newest waits. */
 class Watcher<T> {
