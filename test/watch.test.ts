@@ -114,7 +114,7 @@ describe("WatchEnv", () => {
     const c = d.tcpClient(vm.token);
     const first = watch(c);
     await first.until(() => first.snapshots().length === 1);
-    const applied = first.snapshots()[0];
+    const applied = first.snapshots()[0] as { revision: bigint; digest: string } | undefined;
     first.cancel();
     // Same digest: a heartbeat, no snapshot.
     const again = watch(c, {

@@ -45,7 +45,7 @@ export interface ServerStream<O extends DescMessage> {
 type Impl<M> = M extends { methodKind: "unary"; input: infer I; output: infer O }
   ? I extends DescMessage
     ? O extends DescMessage
-      ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageInitShape<O>>
+      ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageInitShape<O> | Encoded>
       : never
     : never
   : M extends { methodKind: "server_streaming"; input: infer I; output: infer O }
@@ -207,7 +207,10 @@ function unary(
       (init) => {
         let res: unknown;
         try {
-          res = create(method.output, init as MessageInitShape<DescMessage>);
+          res =
+            init instanceof Encoded
+              ? init
+              : create(method.output, init as MessageInitShape<DescMessage>);
         } catch (err) {
           callback(s.finish(err).mapped?.error ?? null);
           return;

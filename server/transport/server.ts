@@ -4,6 +4,7 @@
  * Health and reflection answer anyone. Both servers share the same service handlers.
  */
 
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { chmod, unlink } from "node:fs/promises";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
@@ -59,6 +60,8 @@ const PUBLIC = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alph
 
 export function createTransport(deps: TransportDeps): Transport {
   const shutdownController = new AbortController();
+  // Every call in flight listens on this signal; thousands of watch streams is normal.
+  setMaxListeners(0, shutdownController.signal);
   const health = createHealth(API.map((s) => s.typeName));
   const files = [...API, Health, ReflectionV1].map((s) => s.file);
   const names = [...API, Health, ReflectionV1, ReflectionV1alpha].map((s) => s.typeName);

@@ -8,12 +8,13 @@ import type { EnvService } from "../../secrets/env.js";
 import { resolveVm } from "../../secrets/env.js";
 import type { StreamSnapshot, WatchHub } from "../../secrets/watch.js";
 import type { ServiceImpl } from "../adapter.js";
+import { encodeSnapshotResponse } from "../env-wire.js";
 
 export function envHandlers(env: EnvService, hub: WatchHub): ServiceImpl<typeof EnvServiceDesc> {
   return {
     async getEnv(req, ctx) {
       const snap = await env.getEnv(ctx, req.vm);
-      return { snapshot: { vm: snap.vm, revision: BigInt(snap.revision), vars: snap.vars } };
+      return encodeSnapshotResponse({ ...snap, digest: "" });
     },
     async watchEnv(req, ctx, stream) {
       const vm = resolveVm(ctx.caller, req.vm);
@@ -48,13 +49,7 @@ export function envHandlers(env: EnvService, hub: WatchHub): ServiceImpl<typeof 
 // --- internal ---
 
 function encodeSnapshot(s: StreamSnapshot): Encoded {
-  const msg = create(WatchEnvResponseSchema, {
-    event: {
-      case: "snapshot",
-      value: { vm: "", revision: BigInt(s.revision), vars: s.vars, digest: s.digest },
-    },
-  });
-  return encodeMessage(WatchEnvResponseSchema, msg);
+  return encodeSnapshotResponse({ ...s, vm: "" });
 }
 
 function encodeHeartbeat(revision: number): Encoded {
