@@ -52,8 +52,8 @@ export function failedPrecondition(message: string, field?: string): SecretsErro
   return new SecretsError("failed_precondition", message, field === undefined ? {} : { field });
 }
 
-export function permissionDenied(message: string): SecretsError {
-  return new SecretsError("permission_denied", message);
+export function permissionDenied(message: string, field?: string): SecretsError {
+  return new SecretsError("permission_denied", message, field === undefined ? {} : { field });
 }
 
 export function unauthenticated(message: string): SecretsError {

@@ -229,7 +229,7 @@ describe("bad input gets the right status, names the field, and changes nothing"
   test("missing token, wrong token and another VM's env over TCP", async () => {
     await refused(() => d.tcpClient().env.getEnv({ vm: "vm1" }), "unauthenticated");
     await refused(() => d.tcpClient("vmat_wrong").env.getEnv({}), "unauthenticated");
-    await refused(() => d.tcpClient(vmToken).env.getEnv({ vm: "vm2" }), "permission_denied");
+    await refused(() => d.tcpClient(vmToken).env.getEnv({ vm: "vm2" }), "permission_denied", "vm");
     await refused(
       () => d.tcpClient(vmToken).secrets.rotateSecret({ name: "openai", value: "v" }),
       "permission_denied",

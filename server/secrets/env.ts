@@ -53,7 +53,7 @@ export function computeView(data: Readonly<StoreData>, vm: string): ViewEntry[] 
 export function resolveVm(caller: Caller, vmIn: string): string {
   if (caller.kind === "vm") {
     if (vmIn !== "" && vmIn !== caller.vm) {
-      throw permissionDenied(`vm: this token belongs to vm '${caller.vm}', not '${vmIn}'`);
+      throw permissionDenied(`vm: this token belongs to vm '${caller.vm}', not '${vmIn}'`, "vm");
     }
     return caller.vm;
   }

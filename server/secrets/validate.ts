@@ -48,9 +48,6 @@ export function checkValue(field: string, value: string): string {
   if (bytes > MAX_VALUE_BYTES) {
     throw invalidArgument(field, `is ${bytes} bytes; the limit is ${MAX_VALUE_BYTES}`);
   }
-  if (value.includes("\uFFFD") && !Buffer.from(value, "utf8").equals(Buffer.from(value))) {
-    throw invalidArgument(field, "must be valid UTF-8");
-  }
   return value;
 }
 

@@ -1,12 +1,12 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: literal ${...} is test data here
 /**
- * Proves shim/template.ts against real systemd 252 in a throw-away nspawn machine: every value a
+ * Proves client/env-render.ts against real systemd 252 in a throw-away nspawn machine: every value a
  * renderer writes reaches the service (EnvironmentFile=) or the user service (environment.d)
  * byte for byte, and every value it leaves out is really one that dialect cannot carry.
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderEnvironmentD, renderEnvironmentFile } from "../../shim/template.js";
+import { renderEnvironmentD, renderEnvironmentFile } from "../../client/env-render.js";
 import { bootContainer, type Container, nspawnAvailable } from "./helpers/nspawn.js";
 
 const avail = nspawnAvailable();

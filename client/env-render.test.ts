@@ -8,7 +8,7 @@ import {
   renderEnvironmentD,
   renderEnvironmentFile,
   renderJson,
-} from "./template.js";
+} from "./env-render.js";
 
 const PEM = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBg+/=\n-----END PRIVATE KEY-----\n";
 

@@ -1,0 +1,55 @@
+import { defineClientCommand } from "../command.js";
+import { readValue } from "../input.js";
+import { line, printJson } from "../output.js";
+import { parseLabels } from "../parse.js";
+import { secretJson } from "../views.js";
+
+/**
+ * `add NAME [VALUE]`: stores a new secret as version 1. Without VALUE the value comes from
+ * stdin or a prompt without echo, which keeps it out of shell history and `ps`.
+ */
+export default defineClientCommand({
+  meta: { name: "add", description: "store a new secret (version 1)" },
+  args: {
+    name: {
+      type: "positional",
+      required: true,
+      description: "secret name: ^[a-z][a-z0-9_.-]{0,62}$",
+    },
+    value: {
+      type: "positional",
+      required: false,
+      description:
+        "the value; omit it to read stdin or be prompted (keeps it out of shell history); '-' reads stdin; a value starting with '-' goes after '--'",
+    },
+    env: {
+      type: "string",
+      description: "env var (default: the provider preset's, else NAME upper-cased)",
+    },
+    scope: {
+      type: "string",
+      valueHint: "global|group:G|vm:V",
+      description: "who sees it (default global)",
+    },
+    provider: { type: "string", description: "provider preset (openai, anthropic, …)" },
+    description: { type: "string", description: "free text" },
+    label: { type: "string", valueHint: "k=v", description: "a label; repeatable" },
+  },
+  repeatable: ["label"],
+  async run({ args, client, json, all }) {
+    const labels = parseLabels(all("label"));
+    const value = await readValue(args.value, `Value for ${args.name}`);
+    const res = await client.secrets.createSecret({
+      name: args.name,
+      value,
+      env: args.env ?? "",
+      scope: args.scope ?? "",
+      provider: args.provider ?? "",
+      description: args.description ?? "",
+      labels,
+    });
+    const s = res.secret;
+    if (json) printJson({ secret: secretJson(s), revision: res.revision });
+    else line(`created ${s?.name}: ${s?.env} at ${s?.scope}, version ${s?.currentVersion}`);
+  },
+});

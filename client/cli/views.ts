@@ -1,0 +1,116 @@
+/**
+ * The JSON shapes of `--json`: stable camelCase field names, numbers for uint64 fields,
+ * ISO 8601 strings (or null) for times. Built field by field from the wire messages, so a
+ * proto change never silently changes what scripts read.
+ */
+import type { AdminToken, Group, Vm } from "../../proto/gen/vmauth/v1/access_pb.js";
+import type { Secret, SecretVersion } from "../../proto/gen/vmauth/v1/secrets_pb.js";
+import { SecretKind } from "../../proto/gen/vmauth/v1/secrets_pb.js";
+import type { AuditEvent, GetStatusResponse } from "../../proto/gen/vmauth/v1/system_pb.js";
+import { iso } from "./output.js";
+
+const KINDS: Record<SecretKind, string> = {
+  [SecretKind.UNSPECIFIED]: "unspecified",
+  [SecretKind.STATIC]: "static",
+  [SecretKind.GENERATED]: "generated",
+  [SecretKind.OAUTH]: "oauth",
+};
+
+/** A secret's metadata; never a value. */
+export function secretJson(s: Secret | undefined) {
+  if (!s) return null;
+  return {
+    name: s.name,
+    env: s.env,
+    scope: s.scope,
+    kind: KINDS[s.kind] ?? "unspecified",
+    provider: s.provider,
+    description: s.description,
+    labels: { ...s.labels },
+    currentVersion: s.currentVersion,
+    versionCount: s.versionCount,
+    createdAt: iso(s.createdAt),
+    updatedAt: iso(s.updatedAt),
+    modRevision: Number(s.modRevision),
+  };
+}
+
+/** One version of a secret; never its value. */
+export function versionJson(v: SecretVersion) {
+  return {
+    version: v.version,
+    current: v.current,
+    createdAt: iso(v.createdAt),
+    createdBy: v.createdBy,
+  };
+}
+
+/** A VM and its shim's delivery state; never a token. */
+export function vmJson(v: Vm | undefined) {
+  if (!v) return null;
+  return {
+    name: v.name,
+    groups: [...v.groups],
+    createdAt: iso(v.createdAt),
+    tokenCount: v.tokenCount,
+    connected: v.connected,
+    appliedRevision: Number(v.appliedRevision),
+    viewRevision: Number(v.viewRevision),
+    behind: v.behind,
+    lastSeen: iso(v.lastSeen),
+    clientVersion: v.clientVersion,
+    lastRestartedUnits: [...v.lastRestartedUnits],
+    lastError: v.lastError,
+  };
+}
+
+/** A group, its VMs and how many secrets are scoped to it. */
+export function groupJson(g: Group | undefined) {
+  if (!g) return null;
+  return {
+    name: g.name,
+    vms: [...g.vms],
+    secretCount: g.secretCount,
+    createdAt: iso(g.createdAt),
+  };
+}
+
+/** An admin token's description; never the token. */
+export function adminTokenJson(t: AdminToken | undefined) {
+  if (!t) return null;
+  return { name: t.name, id: t.id, createdAt: iso(t.createdAt) };
+}
+
+/** One audit event (which never holds a value or token). */
+export function auditJson(e: AuditEvent) {
+  return {
+    time: iso(e.time),
+    requestId: e.requestId,
+    actor: e.actor,
+    action: e.action,
+    secret: e.secret,
+    vm: e.vm,
+    result: e.result,
+    version: e.version,
+    revision: Number(e.revision),
+  };
+}
+
+/** `status --json`: the daemon's state plus where the CLI reached it. */
+export function statusJson(s: GetStatusResponse, target: string) {
+  return {
+    reachable: true,
+    target,
+    version: s.version,
+    startedAt: iso(s.startedAt),
+    uptimeSeconds: Number(s.uptimeSeconds),
+    revision: Number(s.revision),
+    secretCount: s.secretCount,
+    vmCount: s.vmCount,
+    connectedVmCount: s.connectedVmCount,
+    groupCount: s.groupCount,
+    dataDir: s.dataDir,
+    masterKeyId: s.masterKeyId,
+    caller: s.caller,
+  };
+}

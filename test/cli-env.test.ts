@@ -1,0 +1,323 @@
+/**
+ * secretsctl export and import end to end, against a real secretsd: every export format with
+ * values that test the dialects (quotes, `$`, backslashes, newlines, edge spaces), and
+ * importing dotenv files (quotes, multi-line values, `export`, comments, CRLF, --dry-run,
+ * --prefix, --scope) byte for byte.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { dotenvToMap, parseDotenv } from "../client/dotenv.js";
+import type { CliOptions, CliResult } from "./helpers/cli.js";
+import {
+  assertBuilt,
+  cliFor,
+  expectNoValueInStderr,
+  failed,
+  ok,
+  use,
+  value,
+} from "./helpers/cli.js";
+import type { TestDaemon } from "./helpers/daemon.js";
+import { startDaemon } from "./helpers/daemon.js";
+
+let d: TestDaemon;
+let cli: (args: readonly string[], opts?: CliOptions) => Promise<CliResult>;
+/** Outside the suite root on purpose: the leak check would flag the .env fixtures there. */
+let work: string;
+
+beforeAll(async () => {
+  assertBuilt();
+  d = await startDaemon();
+  cli = cliFor(d);
+  work = await mkdtemp(join(tmpdir(), "secretsctl-env-"));
+  // A global secret with a newline, and one whose env var the import clash test reuses.
+  ok(await cli(["add", "openai", value()]));
+  ok(await cli(["add", "multi"], { stdin: use(`first ${value()}\nsecond`) }));
+});
+afterAll(async () => {
+  expectNoValueInStderr();
+  await d?.dispose();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+interface SecretJson {
+  name: string;
+  env: string;
+  scope: string;
+  provider: string;
+  description: string;
+  labels: Record<string, string>;
+  currentVersion: number;
+  versionCount: number;
+  [k: string]: unknown;
+}
+
+const listJson = async (...args: string[]) =>
+  (JSON.parse(ok(await cli(["list", "--json", ...args]))) as { secrets: SecretJson[] }).secrets;
+const getValue = async (name: string, ...args: string[]) => ok(await cli(["get", name, ...args]));
+
+describe("export", () => {
+  const vals: Record<string, string> = {};
+  let stdoutOf: Record<string, CliResult>;
+
+  beforeAll(async () => {
+    ok(await cli(["vm", "add", "exp1"]));
+    Object.assign(vals, {
+      X_QUOTES: use(`say "hi", it's ${value()}`),
+      X_DOLLAR: use(`pa$$w0rd $HOME \${X} ${value()}`),
+      X_NEWLINES: use(`-----BEGIN KEY-----\n${value()}\n-----END KEY-----`),
+      X_PLAIN: value(),
+      X_BACKSLASH: use(`back\\slash\\n ${value()}`),
+      X_SPACES: use(`  padded = # ${value()} `),
+    });
+    for (const [env, v] of Object.entries(vals)) {
+      ok(
+        await cli(
+          ["add", env.toLowerCase().replace("_", "-"), "--env", env, "--scope", "vm:exp1"],
+          {
+            stdin: `${v}\n`,
+          },
+        ),
+      );
+    }
+    stdoutOf = {};
+    for (const f of ["dotenv", "json", "environment.d", "systemd"]) {
+      stdoutOf[f] = await cli(["export", "exp1", "--format", f]);
+    }
+  });
+
+  /** The VM's whole env (globals included), from --json, which carries every value. */
+  const fullEnv = async () => {
+    const snap = JSON.parse(ok(await cli(["export", "exp1", "--json"]))) as {
+      vm: string;
+      revision: number;
+      vars: { name: string; value: string; secret: string; version: number; scope: string }[];
+    };
+    expect(snap.vm).toBe("exp1");
+    expect(typeof snap.revision).toBe("number");
+    return snap;
+  };
+
+  test("--json: the snapshot with provenance", async () => {
+    const snap = await fullEnv();
+    const mine = snap.vars.filter((v) => v.name.startsWith("X_"));
+    expect(Object.fromEntries(mine.map((v) => [v.name, v.value]))).toEqual(vals);
+    expect(mine.find((v) => v.name === "X_PLAIN")).toMatchObject({
+      secret: "x-plain",
+      version: 1,
+      scope: "vm:exp1",
+    });
+  });
+
+  test("--format json carries every value", async () => {
+    const r = stdoutOf.json as CliResult;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    const obj = JSON.parse(r.stdout) as Record<string, string>;
+    const env = Object.fromEntries((await fullEnv()).vars.map((v) => [v.name, v.value]));
+    expect(obj).toEqual(env);
+  });
+
+  test("dotenv (the default): reads back through a dotenv parser; what it cannot carry is named on stderr", async () => {
+    const r = stdoutOf.dotenv as CliResult;
+    expect(ok(await cli(["export", "exp1"]))).toBe(r.stdout);
+    expect(r.code).toBe(0);
+    const parsed = dotenvToMap(parseDotenv(r.stdout));
+    // Backslashes, and ' next to ", have no quoting every dotenv reader agrees on.
+    const omitted = ["X_BACKSLASH", "X_QUOTES"];
+    const notes = r.stderr.trimEnd().split("\n");
+    expect(notes).toHaveLength(omitted.length);
+    for (const name of omitted) {
+      expect(parsed.has(name)).toBe(false);
+      expect(notes.some((l) => l.startsWith(`secretsctl: ${name} left out of dotenv: `))).toBe(
+        true,
+      );
+    }
+    for (const [name, v] of Object.entries(vals)) {
+      if (!omitted.includes(name)) expect(parsed.get(name), name).toBe(v);
+    }
+  });
+
+  test("systemd (EnvironmentFile=): every value, newlines and $ included, byte for byte", async () => {
+    const r = stdoutOf.systemd as CliResult;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.startsWith("# Managed by vm-auth-shim")).toBe(true);
+    // The dialect: double quotes, backslash before \ " $ `, everything else literal.
+    const parsed = dotenvToMap(parseDotenv(r.stdout));
+    for (const [name, v] of Object.entries(vals)) expect(parsed.get(name), name).toBe(v);
+  });
+
+  test("environment.d: $ doubled; a value with a newline is left out and named", async () => {
+    const r = stdoutOf["environment.d"] as CliResult;
+    expect(r.code).toBe(0);
+    // Of this test's vars only X_NEWLINES (other newline values, e.g. global `multi`, too).
+    const notes = r.stderr.trimEnd().split("\n");
+    expect(notes.filter((l) => l.startsWith("secretsctl: X_"))).toEqual([
+      expect.stringMatching(
+        /^secretsctl: X_NEWLINES left out of environment\.d: .*control character/,
+      ),
+    ]);
+    expect(notes.every((l) => /^secretsctl: [A-Z_]+ left out of environment\.d: /.test(l))).toBe(
+      true,
+    );
+    const parsed = decodeEnvironmentD(r.stdout);
+    expect(parsed.has("X_NEWLINES")).toBe(false);
+    for (const [name, v] of Object.entries(vals)) {
+      if (name !== "X_NEWLINES") expect(parsed.get(name), name).toBe(v);
+    }
+    expect(r.stdout).toContain("pa$$$$w0rd $$HOME");
+  });
+});
+
+describe("import", () => {
+  const p1 = value("imp-plain");
+  const s1 = value("imp-single");
+  const d1 = value("imp-double");
+  const m1 = value("imp-multi");
+  const c1 = value("imp-comment");
+  const expected: Record<string, string> = {
+    imp_plain: p1,
+    imp_single: use(`${s1} "kept" $NOT_EXPANDED # not a comment`),
+    imp_double: use(`${d1}\n"quoted" $HOME\ttab`),
+    imp_multi: use(`-----BEGIN KEY-----\n${m1}\nline 3\n-----END KEY-----`),
+    imp_comment: c1,
+  };
+  const file = (plain: string, eol = "\n") =>
+    [
+      "# exported from somewhere",
+      "",
+      `export IMP_PLAIN=${plain}`,
+      `IMP_SINGLE='${s1} "kept" $NOT_EXPANDED # not a comment'`,
+      `IMP_DOUBLE="${d1}\\n\\"quoted\\" \\$HOME\\ttab"`,
+      `IMP_MULTI="-----BEGIN KEY-----`,
+      m1,
+      "line 3",
+      `-----END KEY-----"`,
+      `IMP_COMMENT=${c1}   # trailing comment`,
+      "IMP_EMPTY=",
+      "",
+    ].join(eol);
+
+  /** Everything `list --json` shows plus the store revision: equal means nothing changed. */
+  const state = async () => ({
+    list: ok(await cli(["list", "--json"])),
+    revision: (await d.client.system.getStatus({})).revision,
+  });
+
+  test("--dry-run prints the plan and changes nothing", async () => {
+    const path = join(work, "app.env");
+    await writeFile(path, file(p1));
+    const before = await state();
+    const r = await cli(["import", path, "--dry-run"]);
+    const rows = ok(r).trimEnd().split("\n");
+    expect(rows[0]?.split(/\s+/)).toEqual(["ACTION", "NAME", "ENV"]);
+    expect(rows.slice(1).map((l) => l.split(/\s+/))).toEqual([
+      ["create", "imp_plain", "IMP_PLAIN"],
+      ["create", "imp_single", "IMP_SINGLE"],
+      ["create", "imp_double", "IMP_DOUBLE"],
+      ["create", "imp_multi", "IMP_MULTI"],
+      ["create", "imp_comment", "IMP_COMMENT"],
+      ["skip", "imp_empty", "IMP_EMPTY"],
+    ]);
+    expect(r.stderr).toContain("dry run: would create 5, rotate 0; 0 unchanged, 1 skipped");
+    expect(r.stderr).toContain("nothing was changed");
+    expect(await state()).toEqual(before);
+  });
+
+  test("quotes, multi-line values, export prefix and comments arrive byte for byte (CRLF too)", async () => {
+    const path = join(work, "app-crlf.env");
+    await writeFile(path, file(p1, "\r\n"));
+    const r = await cli(["import", path]);
+    expect(ok(r)).toContain("create  imp_multi");
+    expect(r.stderr).toContain("5 created, 0 rotated, 0 unchanged, 1 skipped");
+    for (const [name, v] of Object.entries(expected)) expect(await getValue(name), name).toBe(v);
+    const byName = new Map((await listJson()).map((s) => [s.name, s]));
+    expect(byName.get("imp_double")).toMatchObject({ env: "IMP_DOUBLE", scope: "global" });
+    expect(byName.has("imp_empty")).toBe(false);
+  });
+
+  test("re-import rotates only what changed; --dry-run first changes nothing", async () => {
+    const p2 = value("imp-plain2");
+    const path = join(work, "app2.env");
+    await writeFile(path, file(p2));
+    const before = await state();
+    const dry = await cli(["import", path, "--dry-run", "--json"]);
+    const plan = JSON.parse(ok(dry)) as {
+      dryRun: boolean;
+      results: { name: string; action: string }[];
+    };
+    expect(plan.dryRun).toBe(true);
+    expect(Object.fromEntries(plan.results.map((x) => [x.name, x.action]))).toEqual({
+      imp_plain: "rotate",
+      imp_single: "unchanged",
+      imp_double: "unchanged",
+      imp_multi: "unchanged",
+      imp_comment: "unchanged",
+      imp_empty: "skip",
+    });
+    expect(await state()).toEqual(before);
+
+    ok(await cli(["import", path]));
+    expect(await getValue("imp_plain")).toBe(p2);
+    const byName = new Map((await listJson()).map((s) => [s.name, s]));
+    expect(byName.get("imp_plain")).toMatchObject({ currentVersion: 2, versionCount: 2 });
+    for (const n of ["imp_single", "imp_double", "imp_multi", "imp_comment"]) {
+      expect(byName.get(n), n).toMatchObject({ currentVersion: 1, versionCount: 1 });
+    }
+  });
+
+  test("--prefix and --scope name and place new secrets", async () => {
+    ok(await cli(["vm", "add", "imp1"]));
+    const path = join(work, "prefixed.env");
+    const v = value();
+    await writeFile(path, `export IMP_PLAIN="${v}"\n`);
+    ok(await cli(["import", path, "--prefix", "web.", "--scope", "vm:imp1"]));
+    expect((await listJson("--scope", "vm:imp1")).map((s) => [s.name, s.env])).toEqual([
+      ["web.imp_plain", "IMP_PLAIN"],
+    ]);
+    expect(await getValue("web.imp_plain")).toBe(v);
+  });
+
+  test("a bad file or a clash fails on one line with its line number, before any change", async () => {
+    const before = await state();
+    const bad = join(work, "bad.env");
+    const v = value();
+    await writeFile(bad, `A_OK=${value()}\n${v}\n`);
+    expect(
+      failed(await cli(["import", bad]), 1, `${bad}: line 2: expected NAME=value`),
+    ).not.toContain(v);
+    await writeFile(bad, `A_OK=1\nB_OPEN="${v}\n`);
+    failed(await cli(["import", bad]), 1, "line 2: unterminated double-quoted value");
+    await writeFile(bad, `A_OK=${value()}\nlower_case=${v}\n`);
+    failed(await cli(["import", bad]), 1, "line 2: variable name must match");
+    // OPENAI_API_KEY is given at global by `openai` already: refused before A_OK is created.
+    await writeFile(bad, `A_OK=${value()}\nOPENAI_API_KEY=${v}\n`);
+    failed(
+      await cli(["import", bad]),
+      1,
+      "line 2: env: OPENAI_API_KEY is already given at scope global by secret 'openai'",
+    );
+    failed(await cli(["import", join(work, "missing.env")]), 1, "file: cannot read");
+    expect(await state()).toEqual(before);
+  });
+});
+
+// --- internal ---
+
+/** environment.d as the user manager reads it: "…" with \\ and \" escapes, $$ for $. */
+function decodeEnvironmentD(text: string): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const l of text.split("\n")) {
+    const m = /^([A-Z_][A-Z0-9_]*)="(.*)"$/.exec(l);
+    if (m?.[1] && m[2] !== undefined) {
+      vars.set(
+        m[1],
+        m[2].replace(/\\(.)|\$\$/g, (_, c: string | undefined) => c ?? "$"),
+      );
+    }
+  }
+  return vars;
+}
