@@ -3,7 +3,6 @@
  * every way of reaching secretsd (default socket, --socket, --server with --token,
  * --token-file or VM_AUTH_TOKEN, TLS with --ca or VM_AUTH_CA).
  */
-import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +21,7 @@ import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import type { DaemonProcess } from "./helpers/process.js";
 import { spawnDaemon } from "./helpers/process.js";
+import { makeSelfSignedCert } from "./helpers/tls.js";
 import { testRoot } from "./helpers/values.js";
 
 let d: TestDaemon;
@@ -298,29 +298,7 @@ describe("TLS", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(testRoot() ?? tmpdir(), "vm-auth-cli-tls-"));
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-days",
-        "1",
-        "-subj",
-        "/CN=secretsd-test",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      ],
-      { stdio: "ignore" },
-    );
+    makeSelfSignedCert(dir);
     p = await spawnDaemon(join(dir, "data"), [
       "--listen",
       "127.0.0.1:0",

@@ -15,6 +15,7 @@ import {
   cliFor,
   expectNoValueInStderr,
   failed,
+  listJson,
   ok,
   use,
   value,
@@ -42,20 +43,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-interface SecretJson {
-  name: string;
-  env: string;
-  scope: string;
-  provider: string;
-  description: string;
-  labels: Record<string, string>;
-  currentVersion: number;
-  versionCount: number;
-  [k: string]: unknown;
-}
-
-const listJson = async (...args: string[]) =>
-  (JSON.parse(ok(await cli(["list", "--json", ...args]))) as { secrets: SecretJson[] }).secrets;
+const list = (...args: string[]) => listJson(cli, ...args);
 const getValue = async (name: string, ...args: string[]) => ok(await cli(["get", name, ...args]));
 
 describe("export", () => {
@@ -234,7 +222,7 @@ describe("import", () => {
     expect(ok(r)).toContain("create  imp_multi");
     expect(r.stderr).toContain("5 created, 0 rotated, 0 unchanged, 1 skipped");
     for (const [name, v] of Object.entries(expected)) expect(await getValue(name), name).toBe(v);
-    const byName = new Map((await listJson()).map((s) => [s.name, s]));
+    const byName = new Map((await list()).map((s) => [s.name, s]));
     expect(byName.get("imp_double")).toMatchObject({ env: "IMP_DOUBLE", scope: "global" });
     expect(byName.has("imp_empty")).toBe(false);
   });
@@ -262,7 +250,7 @@ describe("import", () => {
 
     ok(await cli(["import", path]));
     expect(await getValue("imp_plain")).toBe(p2);
-    const byName = new Map((await listJson()).map((s) => [s.name, s]));
+    const byName = new Map((await list()).map((s) => [s.name, s]));
     expect(byName.get("imp_plain")).toMatchObject({ currentVersion: 2, versionCount: 2 });
     for (const n of ["imp_single", "imp_double", "imp_multi", "imp_comment"]) {
       expect(byName.get(n), n).toMatchObject({ currentVersion: 1, versionCount: 1 });
@@ -275,7 +263,7 @@ describe("import", () => {
     const v = value();
     await writeFile(path, `export IMP_PLAIN="${v}"\n`);
     ok(await cli(["import", path, "--prefix", "web.", "--scope", "vm:imp1"]));
-    expect((await listJson("--scope", "vm:imp1")).map((s) => [s.name, s.env])).toEqual([
+    expect((await list("--scope", "vm:imp1")).map((s) => [s.name, s.env])).toEqual([
       ["web.imp_plain", "IMP_PLAIN"],
     ]);
     expect(await getValue("web.imp_plain")).toBe(v);

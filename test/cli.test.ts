@@ -10,12 +10,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { CliOptions, CliResult } from "./helpers/cli.js";
+import type { CliOptions, CliResult, SecretJson } from "./helpers/cli.js";
 import {
   assertBuilt,
   cliFor,
   expectNoValueInStderr,
   failed,
+  listJson,
   ok,
   runCli,
   SECRETSCTL,
@@ -43,20 +44,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-interface SecretJson {
-  name: string;
-  env: string;
-  scope: string;
-  provider: string;
-  description: string;
-  labels: Record<string, string>;
-  currentVersion: number;
-  versionCount: number;
-  [k: string]: unknown;
-}
-
-const listJson = async (...args: string[]) =>
-  (JSON.parse(ok(await cli(["list", "--json", ...args]))) as { secrets: SecretJson[] }).secrets;
+const list = (...args: string[]) => listJson(cli, ...args);
 const getValue = async (name: string, ...args: string[]) => ok(await cli(["get", name, ...args]));
 
 describe("secrets", () => {
@@ -107,7 +95,7 @@ describe("secrets", () => {
     );
     expect(out).toBe("created anth-ml: ANTHROPIC_API_KEY at group:ml, version 1\n");
     ok(await cli(["add", "custom", "--env", "CUSTOM_TOKEN", value()]));
-    const byName = new Map((await listJson()).map((s) => [s.name, s]));
+    const byName = new Map((await list()).map((s) => [s.name, s]));
     expect(byName.get("anth-ml")).toMatchObject({
       env: "ANTHROPIC_API_KEY",
       scope: "group:ml",
@@ -151,7 +139,7 @@ describe("secrets", () => {
       expect(typeof s.modRevision).toBe("number");
       expect(Date.parse(s.createdAt as string)).not.toBeNaN();
     }
-    expect((await listJson("--scope", "group:ml")).map((s) => s.name)).toEqual(["anth-ml"]);
+    expect((await list("--scope", "group:ml")).map((s) => s.name)).toEqual(["anth-ml"]);
     // List reads no value, so the audit log has no read for it.
     const reads = await d.client.system.listAuditEvents({ action: "secret.read", limit: 10_000 });
     expect(reads.events.filter((e) => e.secret === "anth-ml")).toHaveLength(0);
@@ -185,7 +173,7 @@ describe("secrets", () => {
       ]),
     );
     expect(out).toBe("updated custom: CUSTOM_KEY at group:ml\n");
-    let s = (await listJson()).find((x) => x.name === "custom");
+    let s = (await list()).find((x) => x.name === "custom");
     expect(s).toMatchObject({
       env: "CUSTOM_KEY",
       scope: "group:ml",
@@ -194,7 +182,7 @@ describe("secrets", () => {
       currentVersion: 1,
     });
     ok(await cli(["update", "custom", "--clear-labels", "--scope", "global"]));
-    s = (await listJson()).find((x) => x.name === "custom");
+    s = (await list()).find((x) => x.name === "custom");
     expect(s).toMatchObject({ labels: {}, scope: "global", env: "CUSTOM_KEY" });
     expect(await getValue("custom")).toBe(v);
   });
@@ -231,7 +219,7 @@ describe("secrets", () => {
       "rolled back custom: version 1 is current\n",
     );
     expect(await getValue("custom")).toBe(v1);
-    expect((await listJson()).find((s) => s.name === "custom")).toMatchObject({
+    expect((await list()).find((s) => s.name === "custom")).toMatchObject({
       currentVersion: 1,
       versionCount: 3,
     });
@@ -245,7 +233,7 @@ describe("secrets", () => {
       name: "tmp-b",
       removed: true,
     });
-    const names = (await listJson()).map((s) => s.name);
+    const names = (await list()).map((s) => s.name);
     expect(names).not.toContain("tmp-a");
     expect(names).not.toContain("tmp-b");
   });
@@ -286,7 +274,7 @@ describe("status, rekey, audit", () => {
       vmCount: 2,
       connectedVmCount: 0,
       groupCount: 1,
-      secretCount: (await listJson()).length,
+      secretCount: (await list()).length,
     });
     expect(typeof s.revision).toBe("number");
   });
@@ -389,7 +377,7 @@ describe.skipIf(!hasPython)("on a terminal (python3 pty)", () => {
     const r = await inPty(["add", "cancelled"], "\u0003");
     expect(r.code).toBe(130);
     expect(r.transcript).toContain("secretsctl: cancelled");
-    expect((await listJson()).map((s) => s.name)).not.toContain("cancelled");
+    expect((await list()).map((s) => s.name)).not.toContain("cancelled");
   });
 });
 

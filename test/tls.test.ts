@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,36 +5,14 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { createClient } from "../client/index.js";
 import type { DaemonProcess } from "./helpers/process.js";
 import { spawnDaemon } from "./helpers/process.js";
+import { makeSelfSignedCert } from "./helpers/tls.js";
 import { secretValue, testRoot } from "./helpers/values.js";
 
 let dir: string;
 let p: DaemonProcess;
 beforeAll(async () => {
   dir = await mkdtemp(join(testRoot() ?? tmpdir(), "vm-auth-tls-"));
-  // A throw-away CA-less self-signed certificate for 127.0.0.1, made per run.
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-      "-days",
-      "1",
-      "-subj",
-      "/CN=secretsd-test",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    ],
-    { stdio: "ignore" },
-  );
+  makeSelfSignedCert(dir);
   p = await spawnDaemon(join(dir, "data"), [
     "--listen",
     "127.0.0.1:0",

@@ -142,3 +142,25 @@ function* walk(dir: string): Generator<string> {
     else if (p.endsWith(".ts")) yield p;
   }
 }
+
+/** A secret as `secretsctl list --json` prints it. */
+export interface SecretJson {
+  name: string;
+  env: string;
+  scope: string;
+  provider: string;
+  description: string;
+  labels: Record<string, string>;
+  currentVersion: number;
+  versionCount: number;
+  [k: string]: unknown;
+}
+
+/** `list --json` through the given CLI runner. */
+export async function listJson(
+  cli: (args: readonly string[], opts?: CliOptions) => Promise<CliResult>,
+  ...args: string[]
+): Promise<SecretJson[]> {
+  return (JSON.parse(ok(await cli(["list", "--json", ...args]))) as { secrets: SecretJson[] })
+    .secrets;
+}
