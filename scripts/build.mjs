@@ -32,6 +32,8 @@ await Promise.all([
     packages: "external",
     banner,
   }),
+  // grpc-js requires @grpc/proto-loader lazily, only for server-side services (channelz) the
+  // shim never reaches; leaving it out takes the bundle from 544 KB to 395 KB.
   build({
     ...common,
     entryPoints: ["shim/main.ts"],
@@ -39,6 +41,7 @@ await Promise.all([
     format: "cjs",
     banner,
     minify: true,
+    external: ["@grpc/proto-loader"],
   }),
 ]);
 await Promise.all(

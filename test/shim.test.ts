@@ -8,6 +8,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import {
   appendFileSync,
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -20,8 +21,11 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createClient, type VmAuthClient } from "../client/index.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
+import { spawnDaemon } from "./helpers/process.js";
+import { makeSelfSignedCert } from "./helpers/tls.js";
 import { secretValue, testRoot } from "./helpers/values.js";
 
 const SHIM = resolve(import.meta.dirname, "../dist/shim.cjs");
@@ -65,12 +69,16 @@ describe("vm-auth-shim (built) against secretsd", () => {
     truncate(vm.systemctlLog);
     const v2 = secretValue();
     const rot = await d.client.secrets.rotateSecret({ name: `openai-${vm.name}`, value: v2 });
-    await until(() => read(vm.unitEnvFile).includes(v2), "rotation applied");
-    expect(read(vm.envDFile)).toContain(v2);
+    // Each file is replaced atomically, one after the other: wait for both.
+    await until(
+      () => read(vm.unitEnvFile).includes(v2) && read(vm.envDFile).includes(v2),
+      "rotation applied",
+    );
     expect(read(vm.unitEnvFile)).not.toContain(vm.openai);
     await expectAcked(vm.name, rot.revision);
     expect(systemctlLog(vm)).toEqual(["try-restart app-a.service"]);
     const row = await vmRow(vm.name);
+    expect(row).toMatchObject({ appliedRevision: rot.revision, behind: false, connected: true });
     expect(row.lastRestartedUnits).toEqual(["app-a.service"]);
     expect(row.clientVersion).toBe("vm-auth-shim/0.1.0");
     const state = JSON.parse(read(vm.stateFile));
@@ -218,8 +226,6 @@ describe("vm-auth-shim (built) against secretsd", () => {
   test("refuses a token file readable by others, naming the file and not printing the token", async () => {
     const vm = await setupVm("s7");
     const token = read(vm.tokenFile).trim();
-    writeFileSync(vm.tokenFile, `${token}\n`, { mode: 0o644 });
-    const { chmodSync } = await import("node:fs");
     chmodSync(vm.tokenFile, 0o644);
     const shim = startShim(vm);
     await until(() => shim.logs().some((l) => l.level === "error"), "error logged");
@@ -229,6 +235,34 @@ describe("vm-auth-shim (built) against secretsd", () => {
     expect(shim.raw()).not.toContain(token);
     expect(existsSync(vm.unitEnvFile)).toBe(false);
   });
+
+  test("TLS: with the CA it applies; without TLS it stays disconnected and writes nothing", async () => {
+    const dir = mkdtempSync(join(testRoot() ?? outRoot, "shim-tls-"));
+    const { cert } = makeSelfSignedCert(dir);
+    const p = await spawnDaemon(join(dir, "data"), [
+      "--listen",
+      "127.0.0.1:0",
+      "--tls-cert",
+      cert,
+      "--tls-key",
+      join(dir, "key.pem"),
+    ]);
+    const admin = createClient({ socket: p.socket ?? "" });
+    try {
+      const vm = await setupVm("tls-ok", { admin, server: p.tcp ?? "", config: { ca: cert } });
+      startShim(vm);
+      await until(() => read(vm.unitEnvFile).includes(vm.openai), "applied over TLS");
+      const plain = await setupVm("tls-plain", { admin, server: p.tcp ?? "" });
+      const shim = startShim(plain);
+      await until(() => status(plain).connection === "disconnected", "plaintext refused");
+      expect(shim.logs().find((l) => l.msg.startsWith("disconnected"))?.code).toBe("unavailable");
+      expect(existsSync(plain.unitEnvFile)).toBe(false);
+    } finally {
+      admin.close();
+      p.child.kill("SIGTERM");
+      await p.exited;
+    }
+  }, 30_000);
 
   test("install --root writes config, unit, drop-ins and the shim copy; refuses a loose token", async () => {
     const root = mkdtempSync(join(outRoot, "root-"));
@@ -319,18 +353,25 @@ interface Vm {
   systemctlLog: string;
 }
 
-/** A VM with two VM-scoped secrets, its token file, config and fake systemctl. */
-async function setupVm(name: string): Promise<Vm> {
-  const created = await d.client.access.createVm({ name });
+/**
+ * A VM with two VM-scoped secrets, its token file, config and fake systemctl; by default on
+ * the in-process daemon through the proxy.
+ */
+async function setupVm(
+  name: string,
+  opts: { admin?: VmAuthClient; server?: string; config?: Record<string, unknown> } = {},
+): Promise<Vm> {
+  const admin = opts.admin ?? d.client;
+  const created = await admin.access.createVm({ name });
   const openai = secretValue(`sk-${name}`);
   const other = secretValue(`other-${name}`);
-  await d.client.secrets.createSecret({
+  await admin.secrets.createSecret({
     name: `openai-${name}`,
     provider: "openai",
     scope: `vm:${name}`,
     value: openai,
   });
-  await d.client.secrets.createSecret({
+  await admin.secrets.createSecret({
     name: `other-${name}`,
     env: "OTHER_KEY",
     scope: `vm:${name}`,
@@ -359,7 +400,7 @@ async function setupVm(name: string): Promise<Vm> {
   };
   writeFileSync(vm.tokenFile, `${created.token}\n`, { mode: 0o600 });
   const config = {
-    server: `127.0.0.1:${proxy.port}`,
+    server: opts.server ?? `127.0.0.1:${proxy.port}`,
     tokenFile: vm.tokenFile,
     environmentDFile: vm.envDFile,
     unitEnvFile: vm.unitEnvFile,
@@ -375,6 +416,7 @@ async function setupVm(name: string): Promise<Vm> {
     heartbeatMs: HEARTBEAT_MS,
     systemctl: sysctl.bin,
     logLevel: "debug",
+    ...opts.config,
   };
   writeFileSync(vm.config, JSON.stringify(config, null, 2));
   return vm;

@@ -274,7 +274,8 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       checkAck(a, store.data.revision);
       const p = info(a.vm);
       p.lastSeen = new Date();
-      if (a.revision > p.appliedRevision || a.error === "") p.appliedRevision = a.revision;
+      // An ack carrying an error reports a failed apply: the VM still runs what it had.
+      if (a.error === "" && a.revision > p.appliedRevision) p.appliedRevision = a.revision;
       p.lastRestartedUnits = a.restartedUnits;
       p.lastError = a.error;
       if (a.clientVersion) p.clientVersion = a.clientVersion;

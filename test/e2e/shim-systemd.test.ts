@@ -11,7 +11,7 @@
  * survive a "reboot" (a new container) the way a VM's disk does; /run does not.
  * Skips only when nspawn is unavailable, and fails instead when CI is set.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -93,7 +93,6 @@ describe.skipIf(!avail.ok && !inCI)("vm-auth-shim under real systemd (nspawn)", 
   beforeAll(async () => {
     if (!avail.ok) throw new Error(`CI requires the nspawn e2e suite: ${avail.why}`);
     for (const f of [join(DIST, "shim.cjs"), SECRETSD]) {
-      const { readFileSync, existsSync } = await import("node:fs");
       if (!existsSync(f) || readFileSync(f, "utf8").includes("not built yet")) {
         throw new Error(`${f} is missing: run \`node scripts/build.mjs\` first`);
       }
@@ -186,6 +185,14 @@ describe.skipIf(!avail.ok && !inCI)("vm-auth-shim under real systemd (nspawn)", 
     );
     expect(wrong.map(([k]) => `${k}: got ${JSON.stringify(env.get(k))}`)).toEqual([]);
     expect(env.has("T_EVIL")).toBe(false);
+    // The environment.d file reaches user services too: every value without a control
+    // character (the ones that dialect cannot carry, reported as omitted in the ack).
+    const user = await m.userServiceEnv();
+    const control = (v: string) => [...v].some((ch) => ch < " " || ch === "\x7f");
+    const carried = Object.entries(TRICKY).filter(([, v]) => !control(v));
+    expect(carried.length).toBeGreaterThan(8);
+    expect(carried.filter(([k, v]) => user.get(k) !== v).map(([k]) => k)).toEqual([]);
+    expect(user.has("T_NEWLINES")).toBe(false);
     // The unit file and environment.d file are 0600 root; /run/vm-auth 0700.
     const modes = await m.exec([
       "stat",

@@ -1,0 +1,193 @@
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  formatUnitFlag,
+  parseUnitFlag,
+  readShimConfigFile,
+  readTokenFile,
+  resolveShimConfig,
+  resolveShimPaths,
+  ShimConfigError,
+} from "./config.js";
+
+const dir = mkdtempSync(join(tmpdir(), "shim-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = { server: "10.0.0.1:3090", tokenFile: "/etc/vm-auth/token" };
+
+describe("resolveShimConfig", () => {
+  it("fills every default", () => {
+    const c = resolveShimConfig(base);
+    expect(c).toEqual({
+      server: "10.0.0.1:3090",
+      tokenFile: "/etc/vm-auth/token",
+      tls: false,
+      environmentDFile: "/etc/environment.d/vm-auth.conf",
+      unitEnvFile: "/run/vm-auth/env",
+      lastKnownGoodFile: "/var/lib/vm-auth/last-known-good.env",
+      stateFile: "/var/lib/vm-auth/shim-state.json",
+      statusFile: "/run/vm-auth/status.json",
+      units: [],
+      debounceMs: 500,
+      backoff: { initialMs: 500, maxMs: 30_000 },
+      keepalive: { timeMs: 30_000, timeoutMs: 10_000 },
+      heartbeatMs: 15_000,
+      systemctl: "systemctl",
+      logLevel: "info",
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.backoff)).toBe(true);
+  });
+
+  it("flags win over the file, field by field; undefined flags do not erase", () => {
+    const c = resolveShimConfig(
+      { ...base, debounceMs: 100, units: [{ name: "a.service" }] },
+      { server: "[::1]:9", debounceMs: undefined, ca: "/etc/ca.pem" },
+    );
+    expect(c.server).toBe("[::1]:9");
+    expect(c.debounceMs).toBe(100);
+    expect(c.tls).toEqual({ ca: "/etc/ca.pem" });
+    expect(c.units).toEqual([{ name: "a.service", keys: ["*"], action: "restart" }]);
+  });
+
+  it("normalises units: .service suffix, * absorbs other keys, duplicates refused", () => {
+    const c = resolveShimConfig({
+      ...base,
+      units: [
+        { name: "app", keys: ["B", "A", "B"], action: "reload" },
+        { name: "web.service", keys: ["*", "X"] },
+      ],
+    });
+    expect(c.units).toEqual([
+      { name: "app.service", keys: ["B", "A"], action: "reload" },
+      { name: "web.service", keys: ["*"], action: "restart" },
+    ]);
+    expect(() =>
+      resolveShimConfig({ ...base, units: [{ name: "a.service" }, { name: "a" }] }),
+    ).toThrow(/a.service is listed twice/);
+  });
+
+  it.each([
+    [{ server: undefined }, /server: not set/],
+    [{ server: "no-port" }, /server: 'no-port' is not host:port/],
+    [{ server: "h:70000" }, /not host:port/],
+    [{ tokenFile: undefined }, /tokenFile: not set/],
+    [{ tokenFile: "relative/token" }, /tokenFile: 'relative\/token' must be an absolute path/],
+    [{ debounceMs: -1 }, /debounceMs: must be an integer ≥ 0/],
+    [{ debounceMs: 1.5 }, /debounceMs/],
+    [{ backoff: { initialMs: 1000, maxMs: 10 } }, /backoff.maxMs: must be an integer ≥ 1000/],
+    [{ backoff: { initial: 1 } }, /backoff: unknown key 'initial'/],
+    [{ keepalive: { timeMs: "1" } }, /keepalive.timeMs/],
+    [{ units: {} }, /units: must be an array/],
+    [{ units: [{ name: "a b" }] }, /units\[0\]: name must be a systemd unit name/],
+    [{ units: [{ name: "a", keys: ["lower"] }] }, /units\[0\]: key "lower" is not an env var/],
+    [{ units: [{ name: "a", keys: [] }] }, /non-empty/],
+    [{ units: [{ name: "a", action: "stop" }] }, /action must be "restart" or "reload"/],
+    [{ units: [{ name: "a", after: "x" }] }, /units\[0\]: unknown key 'after'/],
+    [{ logLevel: "trace" }, /logLevel: 'trace'/],
+    [{ tls: "yes" }, /tls: must be true or false/],
+  ])("rejects %j", (bad, msg) => {
+    expect(() => resolveShimConfig({ ...base, ...bad } as never)).toThrow(msg);
+  });
+
+  it("resolveShimPaths needs no server or token", () => {
+    expect(resolveShimPaths({ stateFile: "/s.json" }, { logLevel: "debug" })).toMatchObject({
+      stateFile: "/s.json",
+      unitEnvFile: "/run/vm-auth/env",
+      logLevel: "debug",
+    });
+  });
+});
+
+describe("readShimConfigFile", () => {
+  it("reads a JSON object; unknown keys are an error naming the file", () => {
+    const f = join(dir, "ok.json");
+    writeFileSync(f, JSON.stringify({ ...base, debounceMs: 5 }));
+    expect(readShimConfigFile(f)).toEqual({ ...base, debounceMs: 5 });
+    writeFileSync(f, JSON.stringify({ ...base, servr: "x" }));
+    expect(() => readShimConfigFile(f)).toThrow(`config ${f}: unknown key 'servr'`);
+  });
+
+  it("a missing file is {} only when optional; bad JSON is an error", () => {
+    const missing = join(dir, "missing.json");
+    expect(readShimConfigFile(missing, true)).toEqual({});
+    expect(() => readShimConfigFile(missing)).toThrow(/cannot read/);
+    const f = join(dir, "bad.json");
+    writeFileSync(f, "{");
+    expect(() => readShimConfigFile(f)).toThrow(/is not JSON/);
+    writeFileSync(f, "[]");
+    expect(() => readShimConfigFile(f)).toThrow(/must hold a JSON object/);
+  });
+});
+
+describe("parseUnitFlag", () => {
+  it.each([
+    ["app.service", { name: "app.service", keys: ["*"], action: "restart" }],
+    ["app", { name: "app.service", keys: ["*"], action: "restart" }],
+    [
+      "app.service:OPENAI_API_KEY",
+      { name: "app.service", keys: ["OPENAI_API_KEY"], action: "restart" },
+    ],
+    ["app.service:A,B:reload", { name: "app.service", keys: ["A", "B"], action: "reload" }],
+    ["app.service:reload", { name: "app.service", keys: ["*"], action: "reload" }],
+    ["app.service:*:restart", { name: "app.service", keys: ["*"], action: "restart" }],
+    ["getty@tty1.service:X", { name: "getty@tty1.service", keys: ["X"], action: "restart" }],
+  ])("%s", (spec, want) => {
+    const u = parseUnitFlag(spec);
+    expect(u).toEqual(want);
+    expect(parseUnitFlag(formatUnitFlag(u))).toEqual(u);
+  });
+
+  it("refuses lower-case keys and bad names", () => {
+    expect(() => parseUnitFlag("app:lower")).toThrow(/'lower' is neither env var names/);
+    expect(() => parseUnitFlag("app:A:B:reload")).toThrow(ShimConfigError);
+    expect(() => parseUnitFlag("-app")).toThrow(/name must be a systemd unit name/);
+  });
+});
+
+describe("readTokenFile", () => {
+  const token = "vmat_secret-token-do-not-print";
+  const file = (name: string, mode: number, content = `${token}\n`) => {
+    const f = join(dir, name);
+    writeFileSync(f, content);
+    chmodSync(f, mode);
+    return f;
+  };
+
+  it("reads a 0600 or 0400 file, trimmed", () => {
+    expect(readTokenFile(file("t600", 0o600))).toBe(token);
+    expect(readTokenFile(file("t400", 0o400))).toBe(token);
+  });
+
+  it("refuses group/world access, naming the file and never printing the token", () => {
+    for (const mode of [0o640, 0o604, 0o644, 0o660]) {
+      const f = file(`t${mode.toString(8)}`, mode);
+      let msg = "";
+      try {
+        readTokenFile(f);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ShimConfigError);
+        msg = (err as Error).message;
+      }
+      expect(msg).toContain(f);
+      expect(msg).toContain(`0${mode.toString(8)}`);
+      expect(msg).not.toContain(token);
+    }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("refuses a file owned by another user", () => {
+    const f = file("tother", 0o600);
+    chownSync(f, 4242, 4242);
+    expect(() => readTokenFile(f)).toThrow(/owned by uid 4242/);
+  });
+
+  it("refuses missing, directory, empty and multi-token files", () => {
+    expect(() => readTokenFile(join(dir, "nope"))).toThrow(/cannot open .*nope: ENOENT/);
+    expect(() => readTokenFile(dir)).toThrow(/not a regular file|mode/);
+    expect(() => readTokenFile(file("tempty", 0o600, "\n"))).toThrow(/one token on one line/);
+    const two = file("ttwo", 0o600, "a b\n");
+    expect(() => readTokenFile(two)).toThrow(/one token on one line/);
+  });
+});
