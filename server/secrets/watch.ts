@@ -70,6 +70,8 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
   const digests = new Map<string, string>();
   let dirty = new Set<string>();
   let flushScheduled = false;
+  const auditLater: { vm: string; revision: number }[] = [];
+  let auditTimer: NodeJS.Timeout | undefined;
 
   // A fresh daemon knows no history: each view's revision starts at its newest entry's, and a
   // watcher without a matching digest is sent a snapshot (idempotent on the shim).
@@ -79,12 +81,12 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     info(vm).viewRevision = Math.max(0, ...view.map((e) => e.secret.modRevision));
   }
 
-  const unsubscribe = store.onCommit((revision, changes) => {
+  const unsubscribe = store.onCommit((_revision, changes) => {
     for (const vm of affectedVms(store.data, changes)) dirty.add(vm);
     for (const c of changes) if (c.kind === "token" && c.vm) closeRevoked(c.vm);
     if (dirty.size > 0 && !flushScheduled) {
       flushScheduled = true;
-      setImmediate(() => flush(revision));
+      setImmediate(flush);
     }
   });
 
@@ -135,12 +137,14 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     return { vm: "", revision, vars, digest: digestOf(view) };
   }
 
-  function flush(revision: number) {
+  function flush() {
     flushScheduled = false;
     const batch = dirty;
     dirty = new Set();
     const data = store.data;
-    const views = new Map<string, ViewEntry[]>();
+    const revision = data.revision;
+    // One view and digest per class of VMs (same groups, no VM-scoped secret).
+    const views = new Map<string, { view: ViewEntry[]; digest: string }>();
     const frames = new Map<string, Map<unknown, unknown>>();
     const delivered: { vm: string; digest: string }[] = [];
     const ownScoped = vmsWithOwnSecrets(data);
@@ -154,12 +158,13 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         continue;
       }
       const key = ownScoped.has(vm) ? `vm:${vm}` : `groups:${rec.groups.join(",")}`;
-      let view = views.get(key);
-      if (!view) {
-        view = computeView(data, vm);
-        views.set(key, view);
+      let cls = views.get(key);
+      if (!cls) {
+        const v = computeView(data, vm);
+        cls = { view: v, digest: digestOf(v) };
+        views.set(key, cls);
       }
-      const digest = digestOf(view);
+      const { view, digest } = cls;
       if (digests.get(vm) === digest) continue;
       digests.set(vm, digest);
       info(vm).viewRevision = revision;
@@ -182,22 +187,25 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       }
       delivered.push({ vm, digest });
     }
-    if (delivered.length > 0) {
-      // Audit after the frames are queued, so that recording reads does not delay delivery.
-      setImmediate(() => {
-        for (const d of delivered) {
-          deps.audit
-            .record({
-              requestId: "watch",
-              actor: `vm:${d.vm}`,
-              action: "env.watch",
-              vm: d.vm,
-              revision: data.revision,
-              result: "ok",
-            })
-            .catch((err) => deps.log.error("audit write failed", { err }));
-        }
-      });
+    for (const d of delivered) auditLater.push({ vm: d.vm, revision });
+    // Record the reads once the frames are on their way: stringifying thousands of audit
+    // entries first would hold the event loop before the sockets are written.
+    if (auditLater.length > 0 && !auditTimer) auditTimer = setTimeout(writeAudit, 50);
+  }
+
+  function writeAudit() {
+    auditTimer = undefined;
+    for (const a of auditLater.splice(0)) {
+      deps.audit
+        .record({
+          requestId: "watch",
+          actor: `vm:${a.vm}`,
+          action: "env.watch",
+          vm: a.vm,
+          revision: a.revision,
+          result: "ok",
+        })
+        .catch((err) => deps.log.error("audit write failed", { err }));
     }
   }
 
@@ -299,6 +307,8 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     close() {
       unsubscribe();
       clearInterval(heartbeat);
+      clearTimeout(auditTimer);
+      writeAudit();
       const err = new SecretsError("unavailable", "secretsd is shutting down");
       for (const set of streams.values()) for (const w of set) w.close(err);
     },
