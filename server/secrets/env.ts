@@ -64,11 +64,24 @@ export function resolveVm(caller: Caller, vmIn: string): string {
 export function createEnvService(deps: Deps) {
   const { store, barrier } = deps;
 
+  // Views (names and versions, never values) by VM, valid for one store revision.
+  const views = new Map<string, { revision: number; view: ViewEntry[] }>();
+  const viewOf = (data: Readonly<StoreData>, vm: string): ViewEntry[] => {
+    const hit = views.get(vm);
+    if (hit?.revision === data.revision) return hit.view;
+    const view = computeView(data, vm);
+    views.set(vm, { revision: data.revision, view });
+    return view;
+  };
+
   /** Decrypts the view of `vm` at the store's current revision. */
   function snapshot(vm: string): EnvSnapshotValue {
     const data = store.data;
-    if (!data.vms[vm]) throw notFound("vm", vm, "vm");
-    const vars = computeView(data, vm).map(({ env, secret }) => {
+    if (!data.vms[vm]) {
+      views.delete(vm);
+      throw notFound("vm", vm, "vm");
+    }
+    const vars = viewOf(data, vm).map(({ env, secret }) => {
       const v = secret.versions.find((x) => x.version === secret.currentVersion);
       if (!v) throw notFound("version", `${secret.name}@${secret.currentVersion}`);
       return {

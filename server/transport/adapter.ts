@@ -134,7 +134,11 @@ function start(
     typeof incoming === "string" && /^[\w.-]{1,64}$/.test(incoming)
       ? incoming
       : `r${process.pid.toString(36)}-${(++requestSeq).toString(36)}`;
-  const log = opts.log.child({ requestId, method: method.name });
+  let log: Logger | undefined;
+  const getLog = () => {
+    log ??= opts.log.child({ requestId, method: method.name });
+    return log;
+  };
   let caller: Caller | undefined;
   try {
     caller = opts.authenticate(metadata, method);
@@ -142,44 +146,61 @@ function start(
   } catch (err) {
     const mapped = toServiceError(err, requestId);
     opts.onFinish?.({ method, caller, result: mapped.result });
-    log.warn("call refused", { code: mapped.result });
+    getLog().warn("call refused", { code: mapped.result });
     return { error: mapped };
   }
-  const ac = new AbortController();
-  const abort = (reason: unknown) => {
-    if (!ac.signal.aborted) ac.abort(reason);
-  };
-  onCancel(() => abort(new DOMException("cancelled", "AbortError")));
-  const onShutdown = () => abort(new DOMException("shutdown", "AbortError"));
-  opts.shutdown.addEventListener("abort", onShutdown, { once: true });
+  // The signal, its deadline timer and its shutdown listener are made only for handlers that
+  // read ctx.signal (streams, waits): most unary calls never do, and on the GetEnv path they
+  // were a measurable share of the per-call cost. grpc-js enforces deadlines by itself.
+  let ac: AbortController | undefined;
+  let cancelled = false;
   let timer: NodeJS.Timeout | undefined;
-  if (deadline !== undefined && Number.isFinite(deadline)) {
-    const ms = Math.max(0, deadline - Date.now());
-    timer = setTimeout(() => abort(new DOMException("deadline", "TimeoutError")), ms);
-    timer.unref();
-  }
+  let done = false;
+  const abort = (reason: () => unknown) => {
+    if (done) return;
+    if (!ac) cancelled = true;
+    else if (!ac.signal.aborted) ac.abort(reason());
+  };
+  const onShutdown = () => abort(() => new DOMException("shutdown", "AbortError"));
+  onCancel(() => abort(() => new DOMException("cancelled", "AbortError")));
+  const signal = (): AbortSignal => {
+    if (ac) return ac.signal;
+    ac = new AbortController();
+    if (cancelled) ac.abort(new DOMException("cancelled", "AbortError"));
+    opts.shutdown.addEventListener("abort", onShutdown, { once: true });
+    if (opts.shutdown.aborted) onShutdown();
+    if (deadline !== undefined && Number.isFinite(deadline)) {
+      const ms = Math.max(0, deadline - Date.now());
+      timer = setTimeout(() => abort(() => new DOMException("deadline", "TimeoutError")), ms);
+      timer.unref();
+    }
+    return ac.signal;
+  };
   const known: Caller = caller;
   const ctx: CallContext = {
-    signal: ac.signal,
+    get signal() {
+      return signal();
+    },
     caller: known,
     requestId,
     method: method.name,
-    log,
+    get log() {
+      return getLog();
+    },
   };
-  let done = false;
   return {
     ctx,
     finish(err?: unknown) {
       if (done) return {};
       done = true;
       if (timer) clearTimeout(timer);
-      opts.shutdown.removeEventListener("abort", onShutdown);
+      if (ac) opts.shutdown.removeEventListener("abort", onShutdown);
       if (err === undefined) {
         opts.onFinish?.({ method, caller: known, result: "ok" });
         return {};
       }
-      const mapped = toServiceError(err, requestId, ac.signal);
-      if (mapped.unexpected) log.error("call failed", { err });
+      const mapped = toServiceError(err, requestId, ac?.signal);
+      if (mapped.unexpected) getLog().error("call failed", { err });
       opts.onFinish?.({ method, caller: known, result: mapped.result });
       return { mapped };
     },
