@@ -87,6 +87,7 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
           audit,
           log,
           version: VERSION,
+          heartbeatMs: config.heartbeatMs,
         });
         const addresses = await transport.listen(config);
         transport.setServing(true);

@@ -52,7 +52,10 @@ export interface ShimOptions {
   backoff?: { initialMs?: number | undefined; maxMs?: number | undefined } | undefined;
   /** gRPC keepalive pings. @default { timeMs: 30000, timeoutMs: 10000 } */
   keepalive?: { timeMs?: number | undefined; timeoutMs?: number | undefined } | undefined;
-  /** The server's heartbeat interval; no frame for 3× this → reconnect. @default 15000 */
+  /**
+   * The server's heartbeat interval until it announces its own (each stream starts with a
+   * heartbeat carrying it); no frame for 3× the interval → reconnect. @default 15000
+   */
   heartbeatMs?: number | undefined;
   /** @default "systemctl" */
   systemctl?: string | undefined;

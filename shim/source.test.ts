@@ -248,6 +248,27 @@ describe("createSource", () => {
     });
   });
 
+  it("watchdog follows the interval the server announces, not the configured one", async () => {
+    const t = harness(
+      [
+        async function* (_req, signal) {
+          yield {
+            event: { case: "heartbeat", value: { revision: 1n, intervalMs: 20 } },
+          } as unknown as Frame;
+          await hang(signal);
+        },
+      ],
+      { heartbeatMs: 60_000 },
+    );
+    const t0 = Date.now();
+    await t.until(() => t.h.requests.length >= 2);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(t.h.logs.find((l) => l.level === "warn")?.meta).toMatchObject({
+      code: "watchdog",
+      error: "no frame from the server for 60 ms",
+    });
+  });
+
   it("a failing apply ends the stream and reconnects (the server re-sends)", async () => {
     let applied = 0;
     const t = harness(

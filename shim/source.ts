@@ -72,7 +72,9 @@ export class ApplyError extends Error {
 /** Creates the source; nothing connects until `run`. */
 export function createSource(opts: SourceOptions): Source {
   const connect = opts.connect ?? createClient;
-  const watchdogMs = 3 * opts.heartbeatMs;
+  // The server announces its heartbeat interval in the first frame of each stream; until
+  // then, and with a server that does not, the configured interval applies.
+  let watchdogMs = 3 * opts.heartbeatMs;
   let current: VmAuthClient | undefined;
   let unsent: AckRequest | undefined;
 
@@ -151,6 +153,11 @@ export function createSource(opts: SourceOptions): Source {
           }
           arm();
         } else if (frame.event.case === "heartbeat") {
+          const announced = frame.event.value.intervalMs;
+          if (announced > 0 && 3 * announced !== watchdogMs) {
+            watchdogMs = 3 * announced;
+            arm();
+          }
           h.onHeartbeat?.(frame.event.value.revision);
         }
       }

@@ -255,9 +255,10 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       try {
         const view = computeView(data, req.vm);
         const digest = digestOf(view);
-        if (req.appliedDigest === digest) {
-          w.push(sink.heartbeat(data.revision));
-        } else {
+        // A heartbeat first, so that the watcher learns the interval; then the snapshot if
+        // the watcher's digest is not the current one.
+        w.push(sink.heartbeat(data.revision));
+        if (req.appliedDigest !== digest) {
           w.push(sink.encode(decrypt(view, data.revision)));
           await deps.audit.record({
             requestId: actor.requestId,

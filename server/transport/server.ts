@@ -45,6 +45,7 @@ export interface TransportDeps {
   audit: AuditBroker;
   log: Logger;
   version: string;
+  heartbeatMs: number;
 }
 
 export interface Transport {
@@ -95,7 +96,7 @@ export function createTransport(deps: TransportDeps): Transport {
       server.addService(definition, handlers);
     };
     add(SecretService, secretHandlers(deps.secrets));
-    add(EnvService, envHandlers(deps.env, deps.hub));
+    add(EnvService, envHandlers(deps.env, deps.hub, deps.heartbeatMs));
     add(AccessService, accessHandlers(deps.access, deps.hub.presence));
     add(
       SystemService,

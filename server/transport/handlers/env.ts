@@ -10,7 +10,21 @@ import type { StreamSnapshot, WatchHub } from "../../secrets/watch.js";
 import type { ServiceImpl } from "../adapter.js";
 import { encodeSnapshotResponse } from "../env-wire.js";
 
-export function envHandlers(env: EnvService, hub: WatchHub): ServiceImpl<typeof EnvServiceDesc> {
+export function envHandlers(
+  env: EnvService,
+  hub: WatchHub,
+  heartbeatMs: number,
+): ServiceImpl<typeof EnvServiceDesc> {
+  const encodeHeartbeat = (revision: number): Encoded =>
+    encodeMessage(
+      WatchEnvResponseSchema,
+      create(WatchEnvResponseSchema, {
+        event: {
+          case: "heartbeat",
+          value: { revision: BigInt(revision), time: timestampNow(), intervalMs: heartbeatMs },
+        },
+      }),
+    );
   return {
     async getEnv(req, ctx) {
       const snap = await env.getEnv(ctx, req.vm);
@@ -50,11 +64,4 @@ export function envHandlers(env: EnvService, hub: WatchHub): ServiceImpl<typeof 
 
 function encodeSnapshot(s: StreamSnapshot): Encoded {
   return encodeSnapshotResponse({ ...s, vm: "" });
-}
-
-function encodeHeartbeat(revision: number): Encoded {
-  const msg = create(WatchEnvResponseSchema, {
-    event: { case: "heartbeat", value: { revision: BigInt(revision), time: timestampNow() } },
-  });
-  return encodeMessage(WatchEnvResponseSchema, msg);
 }

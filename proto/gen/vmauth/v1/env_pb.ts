@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vmauth/v1/env.proto.
  */
 export const file_vmauth_v1_env: GenFile = /*@__PURE__*/
-  fileDesc("ChN2bWF1dGgvdjEvZW52LnByb3RvEgl2bWF1dGgudjEiVQoGRW52VmFyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGc2VjcmV0GAMgASgJEg8KB3ZlcnNpb24YBCABKA0SDQoFc2NvcGUYBSABKAkiXAoLRW52U25hcHNob3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSHwoEdmFycxgDIAMoCzIRLnZtYXV0aC52MS5FbnZWYXISDgoGZGlnZXN0GAQgASgJIhsKDUdldEVudlJlcXVlc3QSCgoCdm0YASABKAkiOgoOR2V0RW52UmVzcG9uc2USKAoIc25hcHNob3QYASABKAsyFi52bWF1dGgudjEuRW52U25hcHNob3QiZQoPV2F0Y2hFbnZSZXF1ZXN0EgoKAnZtGAEgASgJEhYKDnNpbmNlX3JldmlzaW9uGAIgASgEEhYKDmNsaWVudF92ZXJzaW9uGAMgASgJEhYKDmFwcGxpZWRfZGlnZXN0GAQgASgJIkcKCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJyChBXYXRjaEVudlJlc3BvbnNlEioKCHNuYXBzaG90GAEgASgLMhYudm1hdXRoLnYxLkVudlNuYXBzaG90SAASKQoJaGVhcnRiZWF0GAIgASgLMhQudm1hdXRoLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50In4KDUFja0VudlJlcXVlc3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSFwoPcmVzdGFydGVkX3VuaXRzGAMgAygJEg8KB29taXR0ZWQYBCADKAkSFgoOY2xpZW50X3ZlcnNpb24YBSABKAkSDQoFZXJyb3IYBiABKAkiEAoOQWNrRW52UmVzcG9uc2Uy0QEKCkVudlNlcnZpY2USPQoGR2V0RW52Ehgudm1hdXRoLnYxLkdldEVudlJlcXVlc3QaGS52bWF1dGgudjEuR2V0RW52UmVzcG9uc2USRQoIV2F0Y2hFbnYSGi52bWF1dGgudjEuV2F0Y2hFbnZSZXF1ZXN0Ghsudm1hdXRoLnYxLldhdGNoRW52UmVzcG9uc2UwARI9CgZBY2tFbnYSGC52bWF1dGgudjEuQWNrRW52UmVxdWVzdBoZLnZtYXV0aC52MS5BY2tFbnZSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChN2bWF1dGgvdjEvZW52LnByb3RvEgl2bWF1dGgudjEiVQoGRW52VmFyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGc2VjcmV0GAMgASgJEg8KB3ZlcnNpb24YBCABKA0SDQoFc2NvcGUYBSABKAkiXAoLRW52U25hcHNob3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSHwoEdmFycxgDIAMoCzIRLnZtYXV0aC52MS5FbnZWYXISDgoGZGlnZXN0GAQgASgJIhsKDUdldEVudlJlcXVlc3QSCgoCdm0YASABKAkiOgoOR2V0RW52UmVzcG9uc2USKAoIc25hcHNob3QYASABKAsyFi52bWF1dGgudjEuRW52U25hcHNob3QiZQoPV2F0Y2hFbnZSZXF1ZXN0EgoKAnZtGAEgASgJEhYKDnNpbmNlX3JldmlzaW9uGAIgASgEEhYKDmNsaWVudF92ZXJzaW9uGAMgASgJEhYKDmFwcGxpZWRfZGlnZXN0GAQgASgJIlwKCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtpbnRlcnZhbF9tcxgDIAEoDSJyChBXYXRjaEVudlJlc3BvbnNlEioKCHNuYXBzaG90GAEgASgLMhYudm1hdXRoLnYxLkVudlNuYXBzaG90SAASKQoJaGVhcnRiZWF0GAIgASgLMhQudm1hdXRoLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50In4KDUFja0VudlJlcXVlc3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSFwoPcmVzdGFydGVkX3VuaXRzGAMgAygJEg8KB29taXR0ZWQYBCADKAkSFgoOY2xpZW50X3ZlcnNpb24YBSABKAkSDQoFZXJyb3IYBiABKAkiEAoOQWNrRW52UmVzcG9uc2Uy0QEKCkVudlNlcnZpY2USPQoGR2V0RW52Ehgudm1hdXRoLnYxLkdldEVudlJlcXVlc3QaGS52bWF1dGgudjEuR2V0RW52UmVzcG9uc2USRQoIV2F0Y2hFbnYSGi52bWF1dGgudjEuV2F0Y2hFbnZSZXF1ZXN0Ghsudm1hdXRoLnYxLldhdGNoRW52UmVzcG9uc2UwARI9CgZBY2tFbnYSGC52bWF1dGgudjEuQWNrRW52UmVxdWVzdBoZLnZtYXV0aC52MS5BY2tFbnZSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * EnvVar is one variable of a VM's env.
@@ -170,7 +170,8 @@ export const WatchEnvRequestSchema: GenMessage<WatchEnvRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_env, 4);
 
 /**
- * Heartbeat tells a watcher the stream is alive and how far the store has got.
+ * Heartbeat tells a watcher the stream is alive and how far the store has got. A stream
+ * starts with one, so that a watcher learns the interval before it needs it.
  *
  * @generated from message vmauth.v1.Heartbeat
  */
@@ -184,6 +185,14 @@ export type Heartbeat = Message<"vmauth.v1.Heartbeat"> & {
    * @generated from field: google.protobuf.Timestamp time = 2;
    */
   time?: Timestamp | undefined;
+
+  /**
+   * The server sends a heartbeat at least this often (ms): a watcher that hears nothing for
+   * a few intervals may take the connection for dead.
+   *
+   * @generated from field: uint32 interval_ms = 3;
+   */
+  intervalMs: number;
 };
 
 /**
