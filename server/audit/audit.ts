@@ -28,6 +28,8 @@ export interface AuditQuery {
 /** A place audit entries go; `log` resolves once the entry is handed to the OS. */
 export interface AuditDevice {
   log(entry: AuditEntry): Promise<void>;
+  /** Many entries at once (a fan-out's deliveries): one promise, no per-entry overhead. */
+  logMany?(entries: readonly AuditEntry[]): Promise<void>;
   /** The newest entries matching the query, oldest first (devices that can be read). */
   query?(q: AuditQuery): Promise<AuditEntry[]>;
   close(): Promise<void>;
@@ -36,6 +38,8 @@ export interface AuditDevice {
 /** Fans each entry out to every device; fails when none recorded it. */
 export interface AuditBroker {
   record(entry: Omit<AuditEntry, "time">): Promise<void>;
+  /** Records many entries with one timestamp; fails when no device recorded them. */
+  recordMany(entries: readonly Omit<AuditEntry, "time">[]): Promise<void>;
   query(q: AuditQuery): Promise<AuditEntry[]>;
   close(): Promise<void>;
 }
@@ -45,6 +49,18 @@ export function createAuditBroker(devices: AuditDevice[]): AuditBroker {
     async record(partial) {
       const entry: AuditEntry = { time: new Date().toISOString(), ...partial };
       const results = await Promise.allSettled(devices.map((d) => d.log(entry)));
+      if (devices.length > 0 && results.every((r) => r.status === "rejected")) {
+        throw new SecretsError("unavailable", "audit log could not record the request");
+      }
+    },
+    async recordMany(partials) {
+      const time = new Date().toISOString();
+      const entries = partials.map((p) => ({ time, ...p }));
+      const results = await Promise.allSettled(
+        devices.map((d) =>
+          d.logMany ? d.logMany(entries) : Promise.all(entries.map((e) => d.log(e))),
+        ),
+      );
       if (devices.length > 0 && results.every((r) => r.status === "rejected")) {
         throw new SecretsError("unavailable", "audit log could not record the request");
       }

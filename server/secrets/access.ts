@@ -54,6 +54,7 @@ export function createAccessService(deps: Deps) {
             groups: groups.sort(),
             tokens: [record],
             createdAt: record.createdAt,
+            modRevision: tx.revision,
           };
           data.vms[name] = rec;
           tx.change({ kind: "vm", vm: name });
@@ -79,6 +80,7 @@ export function createAccessService(deps: Deps) {
           for (const g of add) next.add(g);
           for (const g of remove) next.delete(g);
           vm.groups = [...next].sort();
+          vm.modRevision = tx.revision;
           tx.change({ kind: "vm", vm: name });
           return vm;
         });
@@ -106,6 +108,7 @@ export function createAccessService(deps: Deps) {
         await store.mutate((data, tx) => {
           const vm = getVm(data, name);
           vm.tokens = keepExisting ? [...vm.tokens, record] : [record];
+          vm.modRevision = tx.revision;
           tx.change({ kind: "token", vm: name });
         });
         return { token };
@@ -119,6 +122,7 @@ export function createAccessService(deps: Deps) {
           const vm = getVm(data, name);
           const n = vm.tokens.length;
           vm.tokens = [];
+          vm.modRevision = tx.revision;
           tx.change({ kind: "token", vm: name });
           return n;
         });
@@ -164,6 +168,7 @@ export function createAccessService(deps: Deps) {
           for (const vm of Object.values(data.vms)) {
             if (vm.groups.includes(name)) {
               vm.groups = vm.groups.filter((g) => g !== name);
+              vm.modRevision = tx.revision;
               members.push(vm.name);
             }
           }

@@ -195,18 +195,20 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
 
   function writeAudit() {
     auditTimer = undefined;
-    for (const a of auditLater.splice(0)) {
-      deps.audit
-        .record({
+    const batch = auditLater.splice(0);
+    if (batch.length === 0) return;
+    deps.audit
+      .recordMany(
+        batch.map((a) => ({
           requestId: "watch",
           actor: `vm:${a.vm}`,
           action: "env.watch",
           vm: a.vm,
           revision: a.revision,
           result: "ok",
-        })
-        .catch((err) => deps.log.error("audit write failed", { err }));
-    }
+        })),
+      )
+      .catch((err) => deps.log.error("audit write failed", { err }));
   }
 
   function closeRevoked(vm: string) {

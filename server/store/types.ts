@@ -67,6 +67,8 @@ export interface VmRecord {
   groups: string[];
   tokens: TokenRecord[];
   createdAt: string;
+  /** Store revision of the last change to this record; every change bumps it. */
+  modRevision?: number;
 }
 
 export interface AdminTokenRecord extends TokenRecord {

@@ -44,6 +44,17 @@ export function createFileAuditDevice(path: string): AuditDevice {
         }
       });
     },
+    logMany(entries) {
+      if (closed) return Promise.reject(new Error("audit log is closed"));
+      for (const e of entries) lines.push(`${JSON.stringify(e)}\n`);
+      return new Promise<void>((resolve, reject) => {
+        waiters.push({ resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
     async query(q) {
       flush();
       return readTail(path, q);

@@ -49,5 +49,15 @@ describe("createStoreSerializer", () => {
     same();
     await expect(secrets.create(actor, { name: "s0", value: "dup" })).rejects.toThrow();
     same();
+    await access.createGroup(actor, "g2");
+    await access.updateVm(actor, "vm1", ["g2"], []);
+    same();
+    await access.deleteGroup(actor, "g2");
+    same();
+    await access.revokeVmTokens(actor, "vm1");
+    same();
+    await secrets.remove(actor, "s4");
+    await access.deleteVm(actor, "vm1");
+    same();
   });
 });

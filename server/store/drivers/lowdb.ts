@@ -9,7 +9,7 @@ import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
 import { Low } from "lowdb";
 import { SecretsError } from "../../errors.js";
-import type { SecretRecord, StoreData, StoreDriver } from "../types.js";
+import type { SecretRecord, StoreData, StoreDriver, VmRecord } from "../types.js";
 
 /** Options of the lowdb driver. */
 export interface LowdbDriverOptions {
@@ -84,35 +84,37 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * Serialises the document to UTF-8 JSON, re-encoding only the secrets that changed since the
- * last write. Re-stringifying 10,000 secrets (~8 MB) took ~30 ms a write, most of a write's
- * latency; every change to a secret bumps its `modRevision` (secrets.ts), so a secret whose
- * record and modRevision are the same as at the last write has the same bytes.
- * store.test.ts checks the output against JSON.stringify after every kind of change.
+ * Serialises the document to UTF-8 JSON, re-encoding only the secrets and VMs that changed
+ * since the last write. Re-stringifying 10,000 secrets (~8 MB) took ~30 ms a write, most of
+ * a write's latency, and 5,000 VMs with their token hashes most of a rotation's commit. Every
+ * change to a secret or a VM bumps its `modRevision` (secrets.ts, access.ts), so a record
+ * whose object and modRevision are the same as at the last write has the same bytes.
+ * lowdb.test.ts checks the output against JSON.stringify after every kind of change.
  */
 export function createStoreSerializer(): (data: StoreData) => Buffer {
-  const cache = new WeakMap<SecretRecord, { rev: number; bytes: Buffer }>();
-  return (data) => {
-    const { secrets, ...rest } = data;
+  const cache = new WeakMap<object, { rev: number | undefined; bytes: Buffer }>();
+  const members = (records: Record<string, SecretRecord | VmRecord>): Buffer[] => {
     const parts: Buffer[] = [];
-    let first = true;
-    for (const [name, rec] of Object.entries(secrets)) {
+    for (const [name, rec] of Object.entries(records)) {
       let c = cache.get(rec);
-      if (c?.rev !== rec.modRevision) {
-        c = {
-          rev: rec.modRevision,
-          bytes: Buffer.from(`${JSON.stringify(name)}:${JSON.stringify(rec)}`),
-        };
+      if (!c || c.rev !== rec.modRevision) {
+        const json = `${JSON.stringify(name)}:${JSON.stringify(rec)}`;
+        c = { rev: rec.modRevision, bytes: Buffer.from(json) };
         cache.set(rec, c);
       }
-      if (!first) parts.push(COMMA);
+      if (parts.length > 0) parts.push(COMMA);
       parts.push(c.bytes);
-      first = false;
     }
+    return parts;
+  };
+  return (data) => {
+    const { secrets, vms, ...rest } = data;
     const head = JSON.stringify(rest);
     return Buffer.concat([
       Buffer.from(`${head.slice(0, -1)}${head.length > 2 ? "," : ""}"secrets":{`),
-      ...parts,
+      ...members(secrets),
+      Buffer.from('},"vms":{'),
+      ...members(vms),
       CLOSE,
     ]);
   };
