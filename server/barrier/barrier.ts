@@ -24,6 +24,8 @@ export interface Barrier {
   seal(aad: string, plaintext: string): string;
   /** Throws SecretsError("internal") when the blob was tampered with or moved. */
   open(aad: string, blob: string): string;
+  /** Like open, as UTF-8 bytes: for responses that carry the value without a JS string. */
+  openBytes(aad: string, blob: string): Buffer;
   /** Keyed BLAKE2b of a token, hex. */
   hashToken(token: string): string;
   /** A keyring with every term re-wrapped under `newMasterKey`; does not switch to it. */
@@ -70,6 +72,16 @@ export async function createBarrier(
   for (const t of record.terms)
     terms.set(t.term, openWith(master, `keyring/term/${t.term}`, t.wrapped));
   const tokenKey = openWith(master, "keyring/token", record.tokenKey);
+  const openBytes = (aad: string, blob: string): Buffer => {
+    const buf = Buffer.from(blob, "base64");
+    if (buf.length < HEADER + 16 || buf[0] !== BLOB_VERSION) {
+      throw new SecretsError("internal", "malformed ciphertext");
+    }
+    const key = keyFor(buf.readUInt32BE(1));
+    const pt = openDirect(key, buf.subarray(5, HEADER), buf.subarray(HEADER), aad);
+    if (pt === undefined) throw new SecretsError("internal", "ciphertext failed authentication");
+    return pt;
+  };
   const keyFor = (term: number) => {
     const key = terms.get(term);
     if (!key) throw new SecretsError("internal", `no data key for term ${term}`);
@@ -101,15 +113,9 @@ export async function createBarrier(
       return out.toString("base64");
     },
     open(aad, blob) {
-      const buf = Buffer.from(blob, "base64");
-      if (buf.length < HEADER + 16 || buf[0] !== BLOB_VERSION) {
-        throw new SecretsError("internal", "malformed ciphertext");
-      }
-      const key = keyFor(buf.readUInt32BE(1));
-      const pt = openDirect(key, buf.subarray(5, HEADER), buf.subarray(HEADER), aad);
-      if (pt === undefined) throw new SecretsError("internal", "ciphertext failed authentication");
-      return pt;
+      return openBytes(aad, blob).toString("utf8");
     },
+    openBytes,
     hashToken(token) {
       return sodium.to_hex(sodium.crypto_generichash(32, token, tokenKey));
     },
@@ -165,7 +171,7 @@ function openDirect(
   nonce: Uint8Array,
   ct: Uint8Array,
   aad: string,
-): string | undefined {
+): Buffer | undefined {
   const core = (sodium as unknown as { libsodium: SodiumCore }).libsodium;
   const aadLen = Buffer.byteLength(aad, "utf8");
   const need = 32 + 24 + aadLen + ct.length * 2;
@@ -199,8 +205,8 @@ function openDirect(
   );
   heap = core.HEAPU8;
   const mlen = ct.length - 16;
-  const out =
-    rc === 0 ? Buffer.from(heap.buffer, heap.byteOffset + m, mlen).toString("utf8") : undefined;
+  // A copy: the scratch area is wiped below and reused by the next call.
+  const out = rc === 0 ? Buffer.from(heap.subarray(m, m + mlen)) : undefined;
   heap.fill(0, k, n);
   heap.fill(0, m, m + Math.max(mlen, 0));
   return out;

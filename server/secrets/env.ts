@@ -17,10 +17,10 @@ export interface ViewEntry {
   secret: SecretRecord;
 }
 
-/** One decrypted env var. */
+/** One decrypted env var; the value as UTF-8 bytes, never made into a JS string here. */
 export interface EnvVarValue {
   name: string;
-  value: string;
+  value: Uint8Array;
   secret: string;
   version: number;
   scope: string;
@@ -86,7 +86,7 @@ export function createEnvService(deps: Deps) {
       if (!v) throw notFound("version", `${secret.name}@${secret.currentVersion}`);
       return {
         name: env,
-        value: barrier.open(secretAad(secret.name, v.version), v.ciphertext),
+        value: barrier.openBytes(secretAad(secret.name, v.version), v.ciphertext),
         secret: secret.name,
         version: v.version,
         scope: secret.scope,

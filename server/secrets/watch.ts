@@ -43,7 +43,8 @@ export interface WatchSink<T> {
   /** Encodes a snapshot once; the result is passed to `write` of every stream that gets it. */
   encode(snapshot: StreamSnapshot): T;
   heartbeat(revision: number): T;
-  write(frame: T): Promise<void>;
+  /** Undefined when the frame was taken at once; else settles when the stream can take more. */
+  write(frame: T): Promise<void> | undefined;
 }
 
 export interface WatchRequest {
@@ -128,7 +129,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       if (!v) throw new SecretsError("internal", `secret '${secret.name}' has no current version`);
       return {
         name: env,
-        value: barrier.open(secretAad(secret.name, v.version), v.ciphertext),
+        value: barrier.openBytes(secretAad(secret.name, v.version), v.ciphertext),
         secret: secret.name,
         version: v.version,
         scope: secret.scope,
@@ -157,7 +158,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         }
         continue;
       }
-      const key = ownScoped.has(vm) ? `vm:${vm}` : `groups:${rec.groups.join(",")}`;
+      const key = ownScoped.has(vm) ? `vm:${vm}` : groupsKey(rec.groups);
       let cls = views.get(key);
       if (!cls) {
         const v = computeView(data, vm);
@@ -364,8 +365,17 @@ class Watcher<T> {
       this.pending = frame;
       return;
     }
+    let wrote: Promise<void> | undefined;
+    try {
+      wrote = this.sink.write(frame);
+    } catch (err) {
+      this.close(err);
+      return;
+    }
+    // Taken at once (the common case in a fan-out): no promise per stream.
+    if (wrote === undefined) return;
     this.inFlight = true;
-    this.sink.write(frame).then(
+    wrote.then(
       () => {
         this.inFlight = false;
         const next = this.pending;
@@ -389,6 +399,17 @@ function digestOf(view: ViewEntry[]): string {
     h.update(`${env}\0${secret.name}\0${secret.currentVersion}\0${secret.createdAt}\n`);
   }
   return h.digest("base64url").slice(0, 22);
+}
+
+// Group lists are replaced, never edited in place (access.ts), so the array identifies them.
+const groupKeys = new WeakMap<string[], string>();
+function groupsKey(groups: string[]): string {
+  let key = groupKeys.get(groups);
+  if (key === undefined) {
+    key = `groups:${groups.join(",")}`;
+    groupKeys.set(groups, key);
+  }
+  return key;
 }
 
 /** VMs with a VM-scoped secret; all others with the same groups share one view. */

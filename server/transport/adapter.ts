@@ -40,6 +40,11 @@ export interface CallContext {
 /** A writable server stream; `send` resolves when the transport can take more. */
 export interface ServerStream<O extends DescMessage> {
   send(msg: MessageInitShape<O> | Encoded): Promise<void>;
+  /**
+   * Writes like send, for fan-out loops: undefined when the transport took the message
+   * without back-pressure (no promise made), else a promise that settles on drain.
+   */
+  trySend(msg: MessageInitShape<O> | Encoded): Promise<void> | undefined;
 }
 
 type Impl<M> = M extends { methodKind: "unary"; input: infer I; output: infer O }
@@ -252,24 +257,26 @@ function writer<O extends DescMessage>(
   call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   signal: AbortSignal,
 ): ServerStream<O> {
+  const trySend = (msg: MessageInitShape<O> | Encoded): Promise<void> | undefined => {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const value = msg instanceof Encoded ? msg : create(schema, msg);
+    if (call.write(value)) return undefined;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        call.off("drain", onDrain);
+        reject(signal.reason);
+      };
+      const onDrain = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      call.once("drain", onDrain);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  };
   return {
-    send(msg) {
-      if (signal.aborted) return Promise.reject(signal.reason);
-      const value = msg instanceof Encoded ? msg : create(schema, msg);
-      if (call.write(value)) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const onAbort = () => {
-          call.off("drain", onDrain);
-          reject(signal.reason);
-        };
-        const onDrain = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        call.once("drain", onDrain);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    },
+    trySend,
+    send: (msg) => trySend(msg) ?? Promise.resolve(),
   };
 }
 

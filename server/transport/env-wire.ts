@@ -14,7 +14,7 @@ import type { EnvVarValue } from "../secrets/env.js";
 export interface WireSnapshot {
   vm: string;
   revision: number;
-  vars: readonly EnvVarValue[];
+  vars: readonly (Omit<EnvVarValue, "value"> & { value: string | Uint8Array })[];
   digest: string;
 }
 
@@ -39,7 +39,7 @@ export function encodeSnapshotResponse(s: WireSnapshot): Encoded {
     buf[o++] = 0x1a; // field 3, length-delimited
     o = writeVarint(buf, o, varLens[i] as number);
     o = writeStr(buf, o, 0x0a, v.name);
-    o = writeStr(buf, o, 0x12, v.value);
+    o = writeStrOrBytes(buf, o, 0x12, v.value);
     o = writeStr(buf, o, 0x1a, v.secret);
     if (v.version !== 0) {
       buf[o++] = 0x20; // field 4, varint
@@ -54,10 +54,10 @@ export function encodeSnapshotResponse(s: WireSnapshot): Encoded {
 
 // --- internal ---
 
-function envVarLength(v: EnvVarValue): number {
+function envVarLength(v: WireSnapshot["vars"][number]): number {
   return (
     strField(v.name) +
-    strField(v.value) +
+    (typeof v.value === "string" ? strField(v.value) : bytesField(v.value)) +
     strField(v.secret) +
     (v.version !== 0 ? 1 + varintLen(v.version) : 0) +
     strField(v.scope)
@@ -69,6 +69,20 @@ function strField(s: string): number {
   if (s === "") return 0;
   const n = Buffer.byteLength(s, "utf8");
   return 1 + varintLen(n) + n;
+}
+
+function bytesField(b: Uint8Array): number {
+  return b.length === 0 ? 0 : 1 + varintLen(b.length) + b.length;
+}
+
+/** Values arrive as UTF-8 bytes straight from decryption: copied, not re-encoded. */
+function writeStrOrBytes(buf: Buffer, o: number, tag: number, v: string | Uint8Array): number {
+  if (typeof v === "string") return writeStr(buf, o, tag, v);
+  if (v.length === 0) return o;
+  buf[o++] = tag;
+  o = writeVarint(buf, o, v.length);
+  buf.set(v, o);
+  return o + v.length;
 }
 
 function writeStr(buf: Buffer, o: number, tag: number, s: string): number {

@@ -41,7 +41,7 @@ export function envHandlers(
           appliedDigest: req.appliedDigest,
           clientVersion: req.clientVersion,
         },
-        { encode: encodeSnapshot, heartbeat: encodeHeartbeat, write: (f) => stream.send(f) },
+        { encode: encodeSnapshot, heartbeat: encodeHeartbeat, write: (f) => stream.trySend(f) },
         ctx.signal,
       );
     },
