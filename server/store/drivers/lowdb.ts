@@ -93,28 +93,42 @@ export async function fsyncDir(dir: string): Promise<void> {
  */
 export function createStoreSerializer(): (data: StoreData) => Buffer {
   const cache = new WeakMap<object, { rev: number | undefined; bytes: Buffer }>();
-  const members = (records: Record<string, SecretRecord | VmRecord>): Buffer[] => {
+  // The last encoding of each section and the records it was made of: a section whose
+  // records are the same objects at the same revisions is reused without a concat.
+  const sections = new Map<string, { records: object[]; bytes: Buffer }>();
+  const section = (label: string, records: Record<string, SecretRecord | VmRecord>): Buffer => {
+    const prev = sections.get(label);
+    const entries = Object.entries(records);
+    let same = prev !== undefined && prev.records.length === entries.length;
     const parts: Buffer[] = [];
-    for (const [name, rec] of Object.entries(records)) {
+    const objs: object[] = [];
+    entries.forEach(([name, rec], i) => {
       let c = cache.get(rec);
       if (!c || c.rev !== rec.modRevision) {
         const json = `${JSON.stringify(name)}:${JSON.stringify(rec)}`;
         c = { rev: rec.modRevision, bytes: Buffer.from(json) };
         cache.set(rec, c);
+        same = false;
+      } else if (same && prev?.records[i] !== rec) {
+        same = false;
       }
-      if (parts.length > 0) parts.push(COMMA);
+      if (i > 0) parts.push(COMMA);
       parts.push(c.bytes);
-    }
-    return parts;
+      objs.push(rec);
+    });
+    if (same && prev) return prev.bytes;
+    const bytes = Buffer.concat(parts);
+    sections.set(label, { records: objs, bytes });
+    return bytes;
   };
   return (data) => {
     const { secrets, vms, ...rest } = data;
     const head = JSON.stringify(rest);
     return Buffer.concat([
       Buffer.from(`${head.slice(0, -1)}${head.length > 2 ? "," : ""}"secrets":{`),
-      ...members(secrets),
+      section("secrets", secrets),
       Buffer.from('},"vms":{'),
-      ...members(vms),
+      section("vms", vms),
       CLOSE,
     ]);
   };
