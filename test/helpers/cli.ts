@@ -41,7 +41,8 @@ export function assertBuilt(): void {
     throw new Error(`${SECRETSCTL} is missing: run \`node scripts/build.mjs\` (npm test does)`);
   }
   const built = statSync(SECRETSCTL).mtimeMs;
-  const stale = [...walk(join(ROOT, "client")), join(ROOT, "shim/template.ts")].find(
+  // The CLI bundles client/ (renderers included) and proto/.
+  const stale = [...walk(join(ROOT, "client")), ...walk(join(ROOT, "proto"))].find(
     (f) => !f.endsWith(".test.ts") && statSync(f).mtimeMs > built,
   );
   if (stale) {
