@@ -26,6 +26,12 @@ export interface Barrier {
   open(aad: string, blob: string): string;
   /** Like open, as UTF-8 bytes: for responses that carry the value without a JS string. */
   openBytes(aad: string, blob: string): Buffer;
+  /**
+   * Parses a blob once (base64, header) for repeated opening with `openParsed`; the result
+   * holds ciphertext only. Throws on a malformed blob.
+   */
+  parse(blob: string): ParsedBlob;
+  openParsed(aad: string, blob: ParsedBlob): Buffer;
   /** Keyed BLAKE2b of a token, hex. */
   hashToken(token: string): string;
   /** A keyring with every term re-wrapped under `newMasterKey`; does not switch to it. */
@@ -72,16 +78,12 @@ export async function createBarrier(
   for (const t of record.terms)
     terms.set(t.term, openWith(master, `keyring/term/${t.term}`, t.wrapped));
   const tokenKey = openWith(master, "keyring/token", record.tokenKey);
-  const openBytes = (aad: string, blob: string): Buffer => {
-    const buf = Buffer.from(blob, "base64");
-    if (buf.length < HEADER + 16 || buf[0] !== BLOB_VERSION) {
-      throw new SecretsError("internal", "malformed ciphertext");
-    }
-    const key = keyFor(buf.readUInt32BE(1));
-    const pt = openDirect(key, buf.subarray(5, HEADER), buf.subarray(HEADER), aad);
+  const openParsed = (aad: string, p: ParsedBlob): Buffer => {
+    const pt = openDirect(keyFor(p.term), p.nonce, p.ct, aad);
     if (pt === undefined) throw new SecretsError("internal", "ciphertext failed authentication");
     return pt;
   };
+  const openBytes = (aad: string, blob: string): Buffer => openParsed(aad, parseBlob(blob));
   const keyFor = (term: number) => {
     const key = terms.get(term);
     if (!key) throw new SecretsError("internal", `no data key for term ${term}`);
@@ -116,6 +118,8 @@ export async function createBarrier(
       return openBytes(aad, blob).toString("utf8");
     },
     openBytes,
+    parse: parseBlob,
+    openParsed,
     hashToken(token) {
       return sodium.to_hex(sodium.crypto_generichash(32, token, tokenKey));
     },
@@ -148,7 +152,22 @@ export async function createBarrier(
   };
 }
 
+/** A sealed value with its base64 and header already decoded. */
+export interface ParsedBlob {
+  readonly term: number;
+  readonly nonce: Buffer;
+  readonly ct: Buffer;
+}
+
 // --- internal ---
+
+function parseBlob(blob: string): ParsedBlob {
+  const buf = Buffer.from(blob, "base64");
+  if (buf.length < HEADER + 16 || buf[0] !== BLOB_VERSION) {
+    throw new SecretsError("internal", "malformed ciphertext");
+  }
+  return { term: buf.readUInt32BE(1), nonce: buf.subarray(5, HEADER), ct: buf.subarray(HEADER) };
+}
 
 interface SodiumCore {
   HEAPU8: Uint8Array;

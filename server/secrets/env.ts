@@ -3,6 +3,8 @@
  * specific scope winning (vm > group > global). Two of a VM's groups giving the same env var
  * is settled by group name (alphabetical first), so the answer never depends on timing.
  */
+
+import type { ParsedBlob } from "../barrier/barrier.js";
 import { invalidArgument, notFound, permissionDenied } from "../errors.js";
 import type { SecretRecord, StoreData } from "../store/types.js";
 import type { Caller } from "./caller.js";
@@ -64,35 +66,46 @@ export function resolveVm(caller: Caller, vmIn: string): string {
 export function createEnvService(deps: Deps) {
   const { store, barrier } = deps;
 
-  // Views (names and versions, never values) by VM, valid for one store revision.
-  const views = new Map<string, { revision: number; view: ViewEntry[] }>();
-  const viewOf = (data: Readonly<StoreData>, vm: string): ViewEntry[] => {
-    const hit = views.get(vm);
-    if (hit?.revision === data.revision) return hit.view;
-    const view = computeView(data, vm);
-    views.set(vm, { revision: data.revision, view });
-    return view;
-  };
-
-  /** Decrypts the view of `vm` at the store's current revision. */
-  function snapshot(vm: string): EnvSnapshotValue {
-    const data = store.data;
-    if (!data.vms[vm]) {
-      views.delete(vm);
-      throw notFound("vm", vm, "vm");
-    }
-    const vars = viewOf(data, vm).map(({ env, secret }) => {
+  // What GetEnv needs of a VM's view, by VM, valid for one store revision: names, versions,
+  // the associated data and the parsed ciphertext; never a plaintext value. Every call still
+  // authenticates and decrypts; this only spares re-deriving the same plan per call.
+  const plans = new Map<string, { revision: number; plan: Plan }>();
+  const planOf = (data: Readonly<StoreData>, vm: string): Plan => {
+    const hit = plans.get(vm);
+    if (hit?.revision === data.revision) return hit.plan;
+    const vars = computeView(data, vm).map(({ env, secret }) => {
       const v = secret.versions.find((x) => x.version === secret.currentVersion);
       if (!v) throw notFound("version", `${secret.name}@${secret.currentVersion}`);
       return {
         name: env,
-        value: barrier.openBytes(secretAad(secret.name, v.version), v.ciphertext),
         secret: secret.name,
         version: v.version,
         scope: secret.scope,
+        aad: secretAad(secret.name, v.version),
+        blob: barrier.parse(v.ciphertext),
       };
     });
-    return { vm, revision: data.revision, vars };
+    const plan = { vars, detail: vars.map((v) => `${v.secret}@${v.version}`).join(",") };
+    plans.set(vm, { revision: data.revision, plan });
+    return plan;
+  };
+
+  /** Decrypts the view of `vm` at the store's current revision. */
+  function snapshot(vm: string): EnvSnapshotValue & { detail: string } {
+    const data = store.data;
+    if (!data.vms[vm]) {
+      plans.delete(vm);
+      throw notFound("vm", vm, "vm");
+    }
+    const plan = planOf(data, vm);
+    const vars = plan.vars.map((p) => ({
+      name: p.name,
+      value: barrier.openParsed(p.aad, p.blob),
+      secret: p.secret,
+      version: p.version,
+      scope: p.scope,
+    }));
+    return { vm, revision: data.revision, vars, detail: plan.detail };
   }
 
   return {
@@ -103,10 +116,7 @@ export function createEnvService(deps: Deps) {
         const vm = resolveVm(actor.caller, vmIn);
         note({ vm });
         const snap = snapshot(vm);
-        note({
-          revision: snap.revision,
-          detail: snap.vars.map((v) => `${v.secret}@${v.version}`).join(","),
-        });
+        note({ revision: snap.revision, detail: snap.detail });
         return snap;
       });
     },
@@ -114,6 +124,18 @@ export function createEnvService(deps: Deps) {
 }
 
 export type EnvService = ReturnType<typeof createEnvService>;
+
+interface Plan {
+  vars: {
+    name: string;
+    secret: string;
+    version: number;
+    scope: string;
+    aad: string;
+    blob: ParsedBlob;
+  }[];
+  detail: string;
+}
 
 // --- internal ---
 
