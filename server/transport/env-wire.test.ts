@@ -2,7 +2,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { GetEnvResponseSchema, WatchEnvResponseSchema } from "../../proto/gen/vmauth/v1/env_pb.js";
-import { encodeSnapshotResponse } from "./env-wire.js";
+import { encodeSnapshotResponse, encodeVarMeta } from "./env-wire.js";
 
 const snapshotArb = fc.record({
   vm: fc.string(),
@@ -28,6 +28,9 @@ describe("encodeSnapshotResponse", () => {
         // Values as UTF-8 bytes (how decryption hands them over) give the same bytes.
         const asBytes = { ...s, vars: s.vars.map((v) => ({ ...v, value: Buffer.from(v.value) })) };
         expect(encodeSnapshotResponse(asBytes).bytes.equals(bytes)).toBe(true);
+        // With the non-value fields encoded ahead (GetEnv's per-revision cache): same bytes.
+        const meta = encodeVarMeta(s.vars);
+        expect(encodeSnapshotResponse(asBytes, meta).bytes.equals(bytes)).toBe(true);
         const snapshot = { ...s, revision: BigInt(s.revision) };
         const get = toBinary(GetEnvResponseSchema, create(GetEnvResponseSchema, { snapshot }));
         expect(Buffer.from(get).equals(bytes)).toBe(true);

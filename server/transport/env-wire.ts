@@ -18,9 +18,42 @@ export interface WireSnapshot {
   digest: string;
 }
 
-/** `{ snapshot: s }` as GetEnvResponse or WatchEnvResponse bytes. */
-export function encodeSnapshotResponse(s: WireSnapshot): Encoded {
-  const varLens = s.vars.map(envVarLength);
+/** A variable's fields other than its value, encoded: they repeat call after call. */
+export interface VarMeta {
+  /** Field 1 (name). */
+  readonly pre: Buffer;
+  /** Fields 3 to 5 (secret, version, scope). */
+  readonly post: Buffer;
+}
+
+/** Encodes the non-value fields of each variable, for `encodeSnapshotResponse`'s `meta`. */
+export function encodeVarMeta(vars: WireSnapshot["vars"]): VarMeta[] {
+  return vars.map((v) => {
+    const pre = Buffer.allocUnsafe(strField(v.name));
+    writeStr(pre, 0, 0x0a, v.name);
+    const postLen =
+      strField(v.secret) + (v.version !== 0 ? 1 + varintLen(v.version) : 0) + strField(v.scope);
+    const post = Buffer.allocUnsafe(postLen);
+    let o = writeStr(post, 0, 0x1a, v.secret);
+    if (v.version !== 0) {
+      post[o++] = 0x20;
+      o = writeVarint(post, o, v.version);
+    }
+    writeStr(post, o, 0x2a, v.scope);
+    return { pre, post };
+  });
+}
+
+/**
+ * `{ snapshot: s }` as GetEnvResponse or WatchEnvResponse bytes. `meta`, when given, must be
+ * `encodeVarMeta` of variables with the same names, secrets, versions and scopes, in order.
+ */
+export function encodeSnapshotResponse(s: WireSnapshot, meta?: readonly VarMeta[]): Encoded {
+  const varLens = meta
+    ? s.vars.map(
+        (v, i) => (meta[i]?.pre.length ?? 0) + valueField(v.value) + (meta[i]?.post.length ?? 0),
+      )
+    : s.vars.map(envVarLength);
   let body = 0;
   body += strField(s.vm);
   if (s.revision !== 0) body += 1 + varintLen(s.revision);
@@ -38,6 +71,13 @@ export function encodeSnapshotResponse(s: WireSnapshot): Encoded {
   s.vars.forEach((v, i) => {
     buf[o++] = 0x1a; // field 3, length-delimited
     o = writeVarint(buf, o, varLens[i] as number);
+    const m = meta?.[i];
+    if (m) {
+      o += m.pre.copy(buf, o);
+      o = writeStrOrBytes(buf, o, 0x12, v.value);
+      o += m.post.copy(buf, o);
+      return;
+    }
     o = writeStr(buf, o, 0x0a, v.name);
     o = writeStrOrBytes(buf, o, 0x12, v.value);
     o = writeStr(buf, o, 0x1a, v.secret);
@@ -69,6 +109,10 @@ function strField(s: string): number {
   if (s === "") return 0;
   const n = Buffer.byteLength(s, "utf8");
   return 1 + varintLen(n) + n;
+}
+
+function valueField(v: string | Uint8Array): number {
+  return typeof v === "string" ? strField(v) : bytesField(v);
 }
 
 function bytesField(b: Uint8Array): number {

@@ -8,13 +8,15 @@ import type { EnvService } from "../../secrets/env.js";
 import { resolveVm } from "../../secrets/env.js";
 import type { StreamSnapshot, WatchHub } from "../../secrets/watch.js";
 import type { ServiceImpl } from "../adapter.js";
-import { encodeSnapshotResponse } from "../env-wire.js";
+import type { VarMeta } from "../env-wire.js";
+import { encodeSnapshotResponse, encodeVarMeta } from "../env-wire.js";
 
 export function envHandlers(
   env: EnvService,
   hub: WatchHub,
   heartbeatMs: number,
 ): ServiceImpl<typeof EnvServiceDesc> {
+  const meta = new Map<string, { revision: number; meta: VarMeta[] }>();
   const encodeHeartbeat = (revision: number): Encoded =>
     encodeMessage(
       WatchEnvResponseSchema,
@@ -28,7 +30,13 @@ export function envHandlers(
   return {
     async getEnv(req, ctx) {
       const snap = await env.getEnv(ctx, req.vm);
-      return encodeSnapshotResponse({ ...snap, digest: "" });
+      // The non-value fields of a VM's variables are the same at one revision: encoded once.
+      let m = meta.get(snap.vm);
+      if (m?.revision !== snap.revision || m.meta.length !== snap.vars.length) {
+        m = { revision: snap.revision, meta: encodeVarMeta(snap.vars) };
+        meta.set(snap.vm, m);
+      }
+      return encodeSnapshotResponse({ ...snap, digest: "" }, m.meta);
     },
     async watchEnv(req, ctx, stream) {
       const vm = resolveVm(ctx.caller, req.vm);
