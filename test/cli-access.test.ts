@@ -3,41 +3,25 @@
  * every way of reaching secretsd (default socket, --socket, --server with --token,
  * --token-file or VM_AUTH_TOKEN, TLS with --ca or VM_AUTH_CA).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { CliOptions, CliResult } from "./helpers/cli.js";
-import {
-  assertBuilt,
-  cliFor,
-  expectNoValueInStderr,
-  failed,
-  ok,
-  runCli,
-  value,
-} from "./helpers/cli.js";
+import type { CliRunner } from "./helpers/cli.js";
+import { cliSuite, failed, ok, runCli, value } from "./helpers/cli.js";
 import type { TestDaemon } from "./helpers/daemon.js";
-import { startDaemon } from "./helpers/daemon.js";
 import type { DaemonProcess } from "./helpers/process.js";
 import { spawnDaemon } from "./helpers/process.js";
 import { makeSelfSignedCert } from "./helpers/tls.js";
 import { testRoot } from "./helpers/values.js";
 
+const suite = cliSuite("secretsctl-access-");
 let d: TestDaemon;
-let cli: (args: readonly string[], opts?: CliOptions) => Promise<CliResult>;
+let cli: CliRunner;
 let work: string;
 
 beforeAll(async () => {
-  assertBuilt();
-  d = await startDaemon();
-  cli = cliFor(d);
-  work = await mkdtemp(join(tmpdir(), "secretsctl-access-"));
-});
-afterAll(async () => {
-  expectNoValueInStderr();
-  await d?.dispose();
-  if (work) await rm(work, { recursive: true, force: true });
+  ({ d, cli, work } = suite);
 });
 
 /** The CLI over TCP, with nothing pointing it at the socket. */

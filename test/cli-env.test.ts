@@ -4,43 +4,24 @@
  * importing dotenv files (quotes, multi-line values, `export`, comments, CRLF, --dry-run,
  * --prefix, --scope) byte for byte.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
 import { dotenvToMap, parseDotenv } from "../client/dotenv.js";
-import type { CliOptions, CliResult } from "./helpers/cli.js";
-import {
-  assertBuilt,
-  cliFor,
-  expectNoValueInStderr,
-  failed,
-  listJson,
-  ok,
-  use,
-  value,
-} from "./helpers/cli.js";
+import type { CliResult, CliRunner } from "./helpers/cli.js";
+import { cliSuite, failed, listJson, ok, use, value } from "./helpers/cli.js";
 import type { TestDaemon } from "./helpers/daemon.js";
-import { startDaemon } from "./helpers/daemon.js";
 
+const suite = cliSuite("secretsctl-env-");
 let d: TestDaemon;
-let cli: (args: readonly string[], opts?: CliOptions) => Promise<CliResult>;
-/** Outside the suite root on purpose: the leak check would flag the .env fixtures there. */
+let cli: CliRunner;
 let work: string;
 
 beforeAll(async () => {
-  assertBuilt();
-  d = await startDaemon();
-  cli = cliFor(d);
-  work = await mkdtemp(join(tmpdir(), "secretsctl-env-"));
+  ({ d, cli, work } = suite);
   // A global secret with a newline, and one whose env var the import clash test reuses.
   ok(await cli(["add", "openai", value()]));
   ok(await cli(["add", "multi"], { stdin: use(`first ${value()}\nsecond`) }));
-});
-afterAll(async () => {
-  expectNoValueInStderr();
-  await d?.dispose();
-  if (work) await rm(work, { recursive: true, force: true });
 });
 
 const list = (...args: string[]) => listJson(cli, ...args);

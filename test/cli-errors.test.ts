@@ -3,32 +3,20 @@
  * exactly one stderr line `secretsctl: …` naming the field, no secret value in it, and a
  * follow-up `list --json` (plus the store revision) proving nothing changed.
  */
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { CliOptions, CliResult } from "./helpers/cli.js";
-import {
-  assertBuilt,
-  cliFor,
-  expectNoValueInStderr,
-  failed,
-  ok,
-  runCli,
-  use,
-  value,
-  valuesUsed,
-} from "./helpers/cli.js";
+import { beforeAll, describe, expect, test } from "vitest";
+import type { CliOptions, CliRunner } from "./helpers/cli.js";
+import { cliSuite, failed, ok, runCli, use, value, valuesUsed } from "./helpers/cli.js";
 import type { TestDaemon } from "./helpers/daemon.js";
-import { startDaemon } from "./helpers/daemon.js";
 
+const suite = cliSuite("secretsctl-errors-");
 let d: TestDaemon;
-let cli: (args: readonly string[], opts?: CliOptions) => Promise<CliResult>;
+let cli: CliRunner;
 let vmToken: string;
 /** The store as every refused request must leave it. */
 let baseline: { list: string; revision: bigint };
 
 beforeAll(async () => {
-  assertBuilt();
-  d = await startDaemon();
-  cli = cliFor(d);
+  ({ d, cli } = suite);
   ok(await cli(["add", "openai", value()]));
   ok(await cli(["rotate", "openai", value()]));
   ok(await cli(["group", "add", "ml"]));
@@ -36,10 +24,6 @@ beforeAll(async () => {
   ok(await cli(["vm", "add", "vm2"]));
   ok(await cli(["token", "create", "ci"]));
   baseline = await state();
-});
-afterAll(async () => {
-  expectNoValueInStderr();
-  await d?.dispose();
 });
 
 interface Case {

@@ -6,15 +6,11 @@
  * cli-errors.test.ts.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { CliOptions, CliResult, SecretJson } from "./helpers/cli.js";
+import { beforeAll, describe, expect, test } from "vitest";
+import type { CliRunner, SecretJson } from "./helpers/cli.js";
 import {
-  assertBuilt,
-  cliFor,
-  expectNoValueInStderr,
+  cliSuite,
   failed,
   listJson,
   ok,
@@ -25,23 +21,14 @@ import {
   valuesUsed,
 } from "./helpers/cli.js";
 import type { TestDaemon } from "./helpers/daemon.js";
-import { startDaemon } from "./helpers/daemon.js";
 
+const suite = cliSuite("secretsctl-cli-");
 let d: TestDaemon;
-let cli: (args: readonly string[], opts?: CliOptions) => Promise<CliResult>;
-/** Outside the suite root on purpose: the leak check would flag the .env fixtures there. */
+let cli: CliRunner;
 let work: string;
 
 beforeAll(async () => {
-  assertBuilt();
-  d = await startDaemon();
-  cli = cliFor(d);
-  work = await mkdtemp(join(tmpdir(), "secretsctl-cli-"));
-});
-afterAll(async () => {
-  expectNoValueInStderr();
-  await d?.dispose();
-  if (work) await rm(work, { recursive: true, force: true });
+  ({ d, cli, work } = suite);
 });
 
 const list = (...args: string[]) => listJson(cli, ...args);

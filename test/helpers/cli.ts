@@ -5,10 +5,12 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import type { TestDaemon } from "./daemon.js";
+import { startDaemon } from "./daemon.js";
 import { secretValue, track } from "./values.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -164,4 +166,36 @@ export async function listJson(
 ): Promise<SecretJson[]> {
   return (JSON.parse(ok(await cli(["list", "--json", ...args]))) as { secrets: SecretJson[] })
     .secrets;
+}
+
+/** A CLI runner bound to one daemon. */
+export type CliRunner = (args: readonly string[], opts?: CliOptions) => Promise<CliResult>;
+
+/** What cliSuite sets up: filled in by its beforeAll. */
+export interface CliSuite {
+  d: TestDaemon;
+  cli: CliRunner;
+  /** A scratch dir outside the suite root (the leak check would flag .env fixtures there). */
+  work: string;
+}
+
+/**
+ * Registers the hooks every CLI test file needs: a built CLI, a real daemon, a runner bound to
+ * it and a scratch dir before the file's tests; after them, the check that no secret value
+ * reached stderr, then teardown. Read the fields in a later beforeAll or in tests.
+ */
+export function cliSuite(workPrefix: string): CliSuite {
+  const s = {} as CliSuite;
+  beforeAll(async () => {
+    assertBuilt();
+    s.d = await startDaemon();
+    s.cli = cliFor(s.d);
+    s.work = await mkdtemp(join(tmpdir(), workPrefix));
+  });
+  afterAll(async () => {
+    expectNoValueInStderr();
+    await s.d?.dispose();
+    if (s.work) await rm(s.work, { recursive: true, force: true });
+  });
+  return s;
 }
