@@ -3,17 +3,14 @@
  * every way of reaching secretsd (default socket, --socket, --server with --token,
  * --token-file or VM_AUTH_TOKEN, TLS with --ca or VM_AUTH_CA).
  */
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { CliRunner } from "./helpers/cli.js";
 import { cliSuite, failed, ok, runCli, value } from "./helpers/cli.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import type { DaemonProcess } from "./helpers/process.js";
-import { spawnDaemon } from "./helpers/process.js";
-import { makeSelfSignedCert } from "./helpers/tls.js";
-import { testRoot } from "./helpers/values.js";
+import { spawnTlsDaemon } from "./helpers/tls.js";
 
 const suite = cliSuite("secretsctl-access-");
 let d: TestDaemon;
@@ -281,16 +278,7 @@ describe("TLS", () => {
   let token: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(testRoot() ?? tmpdir(), "vm-auth-cli-tls-"));
-    makeSelfSignedCert(dir);
-    p = await spawnDaemon(join(dir, "data"), [
-      "--listen",
-      "127.0.0.1:0",
-      "--tls-cert",
-      join(dir, "cert.pem"),
-      "--tls-key",
-      join(dir, "key.pem"),
-    ]);
+    ({ dir, p } = await spawnTlsDaemon("vm-auth-cli-tls-"));
     token = ok(
       await runCli(["token", "create", "tls"], { env: { VM_AUTH_HOME: join(dir, "data") } }),
     ).trim();

@@ -1,26 +1,14 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createClient } from "../client/index.js";
 import type { DaemonProcess } from "./helpers/process.js";
-import { spawnDaemon } from "./helpers/process.js";
-import { makeSelfSignedCert } from "./helpers/tls.js";
-import { secretValue, testRoot } from "./helpers/values.js";
+import { spawnTlsDaemon } from "./helpers/tls.js";
+import { secretValue } from "./helpers/values.js";
 
 let dir: string;
 let p: DaemonProcess;
 beforeAll(async () => {
-  dir = await mkdtemp(join(testRoot() ?? tmpdir(), "vm-auth-tls-"));
-  makeSelfSignedCert(dir);
-  p = await spawnDaemon(join(dir, "data"), [
-    "--listen",
-    "127.0.0.1:0",
-    "--tls-cert",
-    join(dir, "cert.pem"),
-    "--tls-key",
-    join(dir, "key.pem"),
-  ]);
+  ({ dir, p } = await spawnTlsDaemon("vm-auth-tls-"));
 });
 afterAll(async () => {
   p.child.kill("SIGTERM");
