@@ -24,8 +24,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createClient, type VmAuthClient } from "../client/index.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
-import { spawnDaemon } from "./helpers/process.js";
-import { makeSelfSignedCert } from "./helpers/tls.js";
+import { spawnTlsDaemon } from "./helpers/tls.js";
 import { secretValue, testRoot } from "./helpers/values.js";
 
 const SHIM = resolve(import.meta.dirname, "../dist/shim.cjs");
@@ -237,16 +236,8 @@ describe("vm-auth-shim (built) against secretsd", () => {
   });
 
   test("TLS: with the CA it applies; without TLS it stays disconnected and writes nothing", async () => {
-    const dir = mkdtempSync(join(testRoot() ?? outRoot, "shim-tls-"));
-    const { cert } = makeSelfSignedCert(dir);
-    const p = await spawnDaemon(join(dir, "data"), [
-      "--listen",
-      "127.0.0.1:0",
-      "--tls-cert",
-      cert,
-      "--tls-key",
-      join(dir, "key.pem"),
-    ]);
+    const { dir, p } = await spawnTlsDaemon("shim-tls-");
+    const cert = join(dir, "cert.pem");
     const admin = createClient({ socket: p.socket ?? "" });
     try {
       const vm = await setupVm("tls-ok", { admin, server: p.tcp ?? "", config: { ca: cert } });

@@ -43,6 +43,17 @@ export async function benchGetEnv(ctx: Ctx): Promise<Section> {
   const pairs = ctx.quick ? 2 : 5;
   const warmupMs = ctx.quick ? 1000 : 1500;
   const durationMs = ctx.quick ? 2000 : 5000;
+  // One load run: `concurrency` calls in flight for warm-up plus the measured window.
+  const runLoad = (
+    gen: ReturnType<typeof spawnWorker>,
+    target: string,
+    path: string,
+    token: string,
+  ): Promise<RunResult> =>
+    gen.request<RunResult>(
+      { type: "run", target, path, token, requestHex: "", concurrency, warmupMs, durationMs },
+      60_000,
+    );
   const dataDir = join(ctx.tmp, "getenv");
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   ctx.log(`getenv: starting secretsd, 20 secrets, ${pairs} × 2 runs of ${durationMs} ms`);
@@ -86,18 +97,11 @@ export async function benchGetEnv(ctx: Ctx): Promise<Section> {
         },
         warmupMs + 30 + durationMs,
       );
-      const r = await gen.request<RunResult>(
-        {
-          type: "run",
-          target: system === "secretsd" ? (sd as Secretsd).tcp : bareTcp,
-          path: system === "secretsd" ? GETENV : ECHO,
-          token,
-          requestHex: "",
-          concurrency,
-          warmupMs,
-          durationMs,
-        },
-        60_000,
+      const r = await runLoad(
+        gen,
+        system === "secretsd" ? (sd as Secretsd).tcp : bareTcp,
+        system === "secretsd" ? GETENV : ECHO,
+        token,
       );
       clearTimeout(t0);
       clearTimeout(t1);
@@ -212,19 +216,7 @@ export async function benchGetEnv(ctx: Ctx): Promise<Section> {
       });
       const gen = spawnWorker("loadgen", ctx.logDir, "getenv-prof");
       const from = nowMs() + warmupMs;
-      const r = await gen.request<RunResult>(
-        {
-          type: "run",
-          target: sd.tcp,
-          path: GETENV,
-          token,
-          requestHex: "",
-          concurrency,
-          warmupMs,
-          durationMs,
-        },
-        60_000,
-      );
+      const r = await runLoad(gen, sd.tcp, GETENV, token);
       const to = from + durationMs;
       await stopChild(gen.child, 2000);
       await sd.stop();
