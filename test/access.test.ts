@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { TestDaemon } from "./helpers/daemon.js";
-import { startDaemon } from "./helpers/daemon.js";
+import { startDaemon, storeOnDisk } from "./helpers/daemon.js";
 import { secretValue } from "./helpers/values.js";
 
 let d: TestDaemon;
@@ -113,8 +113,7 @@ describe("scopes, VMs and tokens", () => {
 
   test("tokens are stored only as hashes", async () => {
     const vm = await d.client.access.createVm({ name: "hash1" });
-    const { readFile } = await import("node:fs/promises");
-    const store = await readFile(`${d.dataDir}/store.json`, "utf8");
+    const store = await storeOnDisk(d.dataDir);
     expect(vm.token).toMatch(/^vmat_[A-Za-z0-9_-]{43}$/);
     expect(store).not.toContain(vm.token);
     expect(store).not.toContain(vm.token.slice(5));

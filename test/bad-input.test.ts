@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { TestDaemon } from "./helpers/daemon.js";
-import { startDaemon } from "./helpers/daemon.js";
+import { startDaemon, storeOnDisk } from "./helpers/daemon.js";
 import { secretValue, track } from "./helpers/values.js";
 
 let d: TestDaemon;
@@ -19,7 +18,7 @@ afterAll(async () => {
 
 /** Runs a request that must fail, and proves it changed nothing on disk. */
 async function refused(call: () => Promise<unknown>, code: string, field?: string) {
-  const before = await readFile(`${d.dataDir}/store.json`, "utf8");
+  const before = await storeOnDisk(d.dataDir);
   const rev = (await d.client.system.getStatus({})).revision;
   const err = await call().then(
     () => {
@@ -33,7 +32,7 @@ async function refused(call: () => Promise<unknown>, code: string, field?: strin
     expect(err.message.startsWith(`${field}: `) || err.message.includes(field)).toBe(true);
   }
   expect((await d.client.system.getStatus({})).revision).toBe(rev);
-  expect(await readFile(`${d.dataDir}/store.json`, "utf8")).toBe(before);
+  expect(await storeOnDisk(d.dataDir)).toBe(before);
   return err;
 }
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { createClient } from "../client/index.js";
 import { HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import type { TestDaemon } from "./helpers/daemon.js";
-import { startDaemon } from "./helpers/daemon.js";
+import { startDaemon, storeOnDisk } from "./helpers/daemon.js";
 import { spawnDaemon } from "./helpers/process.js";
 import { secretValue, testRoot } from "./helpers/values.js";
 
@@ -37,10 +37,11 @@ describe("secretsd daemon", () => {
     const v = secretValue();
     await d.client.secrets.createSecret({ name: "openai", value: v });
     const vm = await d.client.access.createVm({ name: "vm1" });
+    expect(await storeOnDisk(d.dataDir)).not.toContain(v);
     await d.restart();
     expect((await d.client.secrets.getSecretValue({ name: "openai" })).value).toBe(v);
     expect((await d.tcpClient(vm.token).env.getEnv({})).snapshot?.vars[0]?.value).toBe(v);
-    expect(await readFile(join(d.dataDir, "store.json"), "utf8")).not.toContain(v);
+    expect(await storeOnDisk(d.dataDir)).not.toContain(v);
   });
 
   test("rekey replaces the master key without losing a value, across a restart", async () => {

@@ -7,7 +7,7 @@
  * same dir: open temp, writeFile, fsync, close, rename, fsync the dir (fs/promises, the same
  * calls the durable adapter makes), alternating which of the two goes first.
  */
-import { open, rename, rm } from "node:fs/promises";
+import { open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createBarrier, newMasterKey } from "../../server/barrier/barrier.js";
 import { secretAad } from "../../server/secrets/context.js";
@@ -34,6 +34,10 @@ export interface SizeResult {
   store: number[][];
   bare: number[][];
   truncated: boolean;
+  /** Mean bytes a write appended to the journal. */
+  journalBytesPerWrite: number;
+  /** The snapshot rewrite (compaction) at this size, timed through store.close(). */
+  compactMs: number;
   /** CLOCK_MONOTONIC ms spans of the store writes (for profiles). */
   windows: { from: number; to: number }[];
 }
@@ -160,8 +164,12 @@ async function measure(r: SizeRequest): Promise<SizeResult> {
     store: [],
     bare: [],
     truncated: false,
+    journalBytesPerWrite: 0,
+    compactMs: 0,
     windows,
   };
+  const walFile = `${file}.wal`;
+  const walBefore = (await stat(walFile)).size;
   const deadline = nowMs() + r.maxMs;
   for (let run = 0; run < r.runs; run++) {
     const s: number[] = [];
@@ -184,7 +192,13 @@ async function measure(r: SizeRequest): Promise<SizeResult> {
     out.bare.push(b);
   }
   out.fileBytes = Buffer.byteLength(JSON.stringify(store.data));
+  const writes = out.store.reduce((a, x) => a + x.length, 0);
+  const walAfter = (await stat(walFile)).size;
+  // A compaction during the samples would empty the journal; then the growth is unknown.
+  out.journalBytesPerWrite = walAfter > walBefore ? (walAfter - walBefore) / writes : Number.NaN;
+  const c0 = nowMs();
   await store.close();
+  out.compactMs = nowMs() - c0;
   barrier.zero();
   await rm(r.dir, { recursive: true, force: true });
   return out;

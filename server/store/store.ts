@@ -9,21 +9,18 @@
  * to the last durable state and fails every mutation it carried.
  */
 import { SecretsError } from "../errors.js";
-import type { StoreData, StoreDriver } from "./types.js";
+import type { Change, StoreData, StoreDriver } from "./types.js";
 import { emptyStore, SCHEMA_VERSION } from "./types.js";
 
-/** What a mutation changed, for watchers: which views it may touch. */
-export type Change =
-  | { kind: "secret"; name: string; scopes: string[] }
-  | { kind: "vm"; vm: string }
-  | { kind: "group"; group: string; vms: string[] }
-  | { kind: "token"; vm?: string }
-  | { kind: "keyring" };
+export type { Change } from "./types.js";
 
 export interface MutationContext {
   /** The revision this mutation commits as. */
   readonly revision: number;
-  /** Records what changed, for commit listeners. */
+  /**
+   * Records what changed, for commit listeners and the driver: every record a mutation adds,
+   * changes or removes must be reported (the journal finds added records only this way).
+   */
   change(c: Change): void;
 }
 
@@ -54,7 +51,10 @@ export async function openStore(driver: StoreDriver): Promise<Store> {
       const batch = pending;
       pending = [];
       try {
-        await driver.save(data);
+        await driver.save(
+          data,
+          batch.flatMap((p) => p.changes),
+        );
       } catch (cause) {
         const failed = batch.concat(pending);
         pending = [];

@@ -75,12 +75,23 @@ export interface AdminTokenRecord extends TokenRecord {
   name: string;
 }
 
+/** What a mutation changed: for watchers (which views it may touch) and drivers. */
+export type Change =
+  | { kind: "secret"; name: string; scopes: string[] }
+  | { kind: "vm"; vm: string }
+  | { kind: "group"; group: string; vms: string[] }
+  | { kind: "token"; vm?: string }
+  | { kind: "keyring" };
+
 /** A driver loads and durably saves the whole document. */
 export interface StoreDriver {
   /** The last durably saved document, or undefined when none exists yet. */
   load(): Promise<StoreData | undefined>;
-  /** Resolves only once the document is durable (file and directory fsynced). */
-  save(data: StoreData): Promise<void>;
+  /**
+   * Resolves only once the document is durable. `changes` are those the mutations since the
+   * last save reported (a driver may write only what they name, plus what it can compare).
+   */
+  save(data: StoreData, changes?: readonly Change[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
  * loopback port. Returns clients for both listeners and the means to stop or restart it.
  */
 import { appendFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientOptions, VmAuthClient } from "../../client/index.js";
@@ -97,4 +97,17 @@ export async function startDaemon(
     },
   };
   return td;
+}
+
+/**
+ * Everything the store holds on disk: the snapshot (store.json) and its journal
+ * (store.json.wal), which holds every change since the last snapshot.
+ */
+export async function storeOnDisk(dataDir: string): Promise<string> {
+  const read = (f: string) =>
+    readFile(join(dataDir, f), "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return "";
+      throw err;
+    });
+  return `${await read("store.json")}\n${await read("store.json.wal")}`;
 }

@@ -1,63 +1,207 @@
-import { describe, expect, test } from "vitest";
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
 import { createAuditBroker } from "../../audit/audit.js";
 import { createBarrier, newMasterKey } from "../../barrier/barrier.js";
 import { createLogger } from "../../logger.js";
 import { createAccessService } from "../../secrets/access.js";
 import { createSecretService } from "../../secrets/secrets.js";
 import { openStore } from "../store.js";
-import { createStoreSerializer } from "./lowdb.js";
+import type { StoreData } from "../types.js";
+import { createLowdbDriver, createStoreSerializer } from "./lowdb.js";
 import { createMemoryDriver } from "./memory.js";
+
+/** Drives every kind of change through the real services, calling `check` after each. */
+async function everyKindOfChange(
+  store: Awaited<ReturnType<typeof openStore>>,
+  check: () => Promise<void>,
+) {
+  const barrier = await createBarrier(newMasterKey(), null);
+  const deps = {
+    store,
+    barrier,
+    audit: createAuditBroker([]),
+    log: createLogger({ level: "silent" }),
+  };
+  const secrets = createSecretService(deps);
+  const access = createAccessService(deps);
+  const actor = { caller: { kind: "local" } as const, requestId: "t" };
+  await check();
+  await access.createGroup(actor, "ml");
+  await access.createVm(actor, "vm1", ["ml"]);
+  await check();
+  for (let i = 0; i < 5; i++) await secrets.create(actor, { name: `s${i}`, value: `value-${i}` });
+  await check();
+  await secrets.rotate(actor, "s1", "value-1b");
+  await check();
+  await secrets.update(actor, { name: "s2", env: "OTHER", description: "d", labels: { a: "b" } });
+  await check();
+  await secrets.update(actor, { name: "s3", scope: "group:ml" });
+  await check();
+  await secrets.rollback(actor, "s1", 1);
+  await check();
+  await secrets.remove(actor, "s4");
+  await check();
+  await secrets.create(actor, { name: "s4", value: "again", scope: "vm:vm1" });
+  await check();
+  await access.updateVm(actor, "vm1", [], ["ml"]);
+  await access.issueVmToken(actor, "vm1", true);
+  await check();
+  await expect(secrets.create(actor, { name: "s0", value: "dup" })).rejects.toThrow();
+  await check();
+  await access.createGroup(actor, "g2");
+  await access.updateVm(actor, "vm1", ["g2"], []);
+  await check();
+  await access.deleteGroup(actor, "g2");
+  await check();
+  await access.revokeVmTokens(actor, "vm1");
+  await check();
+  await access.createAdminToken(actor, "ci");
+  await check();
+  await secrets.remove(actor, "s4");
+  await access.deleteVm(actor, "vm1");
+  await check();
+}
+
+const plain = (d: Readonly<StoreData> | undefined) => JSON.parse(JSON.stringify(d ?? null));
 
 describe("createStoreSerializer", () => {
   test("after every kind of change, writes what JSON.stringify would (cache never stale)", async () => {
     const store = await openStore(createMemoryDriver());
-    const barrier = await createBarrier(newMasterKey(), null);
-    const deps = {
-      store,
-      barrier,
-      audit: createAuditBroker([]),
-      log: createLogger({ level: "silent" }),
-    };
-    const secrets = createSecretService(deps);
-    const access = createAccessService(deps);
-    const actor = { caller: { kind: "local" } as const, requestId: "t" };
     const serialize = createStoreSerializer();
-    const same = () =>
-      expect(JSON.parse(serialize(store.data).toString("utf8"))).toEqual(
-        JSON.parse(JSON.stringify(store.data)),
-      );
-    same();
-    await access.createGroup(actor, "ml");
-    await access.createVm(actor, "vm1", ["ml"]);
-    same();
-    for (let i = 0; i < 5; i++) await secrets.create(actor, { name: `s${i}`, value: `value-${i}` });
-    same();
-    await secrets.rotate(actor, "s1", "value-1b");
-    same();
-    await secrets.update(actor, { name: "s2", env: "OTHER", description: "d", labels: { a: "b" } });
-    same();
-    await secrets.update(actor, { name: "s3", scope: "group:ml" });
-    same();
-    await secrets.rollback(actor, "s1", 1);
-    same();
-    await secrets.remove(actor, "s4");
-    same();
-    await secrets.create(actor, { name: "s4", value: "again", scope: "vm:vm1" });
-    same();
-    await access.updateVm(actor, "vm1", [], ["ml"]);
-    await access.issueVmToken(actor, "vm1", true);
-    same();
-    await expect(secrets.create(actor, { name: "s0", value: "dup" })).rejects.toThrow();
-    same();
-    await access.createGroup(actor, "g2");
-    await access.updateVm(actor, "vm1", ["g2"], []);
-    same();
-    await access.deleteGroup(actor, "g2");
-    same();
-    await access.revokeVmTokens(actor, "vm1");
-    same();
-    await secrets.remove(actor, "s4");
-    await access.deleteVm(actor, "vm1");
-    same();
+    await everyKindOfChange(store, async () => {
+      expect(JSON.parse(serialize(store.data).toString("utf8"))).toEqual(plain(store.data));
+    });
+  });
+});
+
+describe("lowdb driver with its journal", () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+  const scratch = async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vm-auth-journal-"));
+    dirs.push(dir);
+    return { file: join(dir, "store.json"), wal: join(dir, "store.json.wal") };
+  };
+  /** What a second process would load from disk right now. */
+  const onDisk = (file: string) => createLowdbDriver({ file }).load();
+  const group = (name: string) => (d: StoreData) => {
+    d.groups[name] = { name, createdAt: "t" };
+  };
+
+  test("after every kind of change, snapshot + journal load back as the document", async () => {
+    const { file, wal } = await scratch();
+    const store = await openStore(createLowdbDriver({ file }));
+    await everyKindOfChange(store, async () => {
+      if (store.data.revision === 0) expect(await onDisk(file)).toBeUndefined();
+      else expect(plain(await onDisk(file))).toEqual(plain(store.data));
+    });
+    // The changes went to the journal; the snapshot is only the first save.
+    expect((await stat(wal)).size).toBeGreaterThan(0);
+    expect(JSON.parse(await readFile(file, "utf8")).revision).toBe(1);
+    await store.close();
+    // Closing compacts: the JSON file alone is the store, and the journal is empty.
+    expect((await stat(wal)).size).toBe(0);
+    expect(plain(JSON.parse(await readFile(file, "utf8")))).toEqual(plain(store.data));
+  });
+
+  test("a rotation appends about one record, not the document", async () => {
+    const { file, wal } = await scratch();
+    const store = await openStore(createLowdbDriver({ file }));
+    await store.mutate((d) => {
+      for (let i = 0; i < 2000; i++) {
+        d.vms[`vm${i}`] = {
+          name: `vm${i}`,
+          groups: [],
+          tokens: [],
+          createdAt: "t",
+          modRevision: 1,
+        };
+      }
+    });
+    const snapshot = (await stat(file)).size;
+    await store.mutate(group("g"));
+    const size = (await stat(wal)).size;
+    expect(snapshot).toBeGreaterThan(100_000);
+    expect(size).toBeLessThan(300);
+    await store.close();
+  });
+
+  test("compacts once the journal outgrows the snapshot, and reloads the same", async () => {
+    const { file, wal } = await scratch();
+    const store = await openStore(createLowdbDriver({ file, compactAt: 1 }));
+    const vm = (name: string) =>
+      store.mutate((d, tx) => {
+        d.vms[name] = { name, groups: [], tokens: [], createdAt: "t", modRevision: tx.revision };
+        tx.change({ kind: "vm", vm: name });
+      });
+    await vm("first");
+    const snapshots = new Set<number>();
+    for (let i = 0; i < 60; i++) {
+      await vm(`vm${i}`);
+      snapshots.add(JSON.parse(await readFile(file, "utf8")).revision);
+      expect((await stat(wal)).size).toBeLessThan(Math.max(1, (await stat(file)).size) + 200);
+      expect(plain(await onDisk(file))).toEqual(plain(store.data));
+    }
+    expect(snapshots.size).toBeGreaterThan(3);
+    await store.close();
+  });
+
+  test("a torn last entry (never acknowledged) is dropped and cut off; saving goes on", async () => {
+    const { file, wal } = await scratch();
+    let store = await openStore(createLowdbDriver({ file }));
+    await store.mutate(group("a"));
+    await store.mutate(group("b"));
+    const good = plain(store.data);
+    // What a crash in the middle of appending the next entry leaves.
+    await appendFile(wal, '0123456789abcdef {"rev":4,"set":{"secr');
+    const driver = createLowdbDriver({ file });
+    store = await openStore(driver);
+    expect(plain(store.data)).toEqual(good);
+    expect((await readFile(wal, "utf8")).endsWith("\n")).toBe(true);
+    await store.mutate(group("c"));
+    expect(Object.keys((await onDisk(file))?.groups ?? {})).toEqual(["a", "b", "c"]);
+  });
+
+  test("damage before intact entries refuses to load, naming the journal", async () => {
+    const { file, wal } = await scratch();
+    const store = await openStore(createLowdbDriver({ file }));
+    await store.mutate(group("a"));
+    await store.mutate(group("b"));
+    await store.mutate(group("c"));
+    const text = await readFile(wal, "utf8");
+    await writeFile(wal, text.replace('"b"', '"B"'));
+    await expect(onDisk(file)).rejects.toThrow(
+      /store journal .*store\.json\.wal is damaged at byte \d+/,
+    );
+  });
+
+  test("a journal without its snapshot refuses to load", async () => {
+    const { file, wal } = await scratch();
+    const store = await openStore(createLowdbDriver({ file }));
+    await store.mutate(group("a"));
+    await store.mutate(group("b"));
+    await rm(file);
+    await expect(onDisk(file)).rejects.toThrow(/exists but its snapshot .* does not/);
+    expect((await stat(wal)).size).toBeGreaterThan(0);
+  });
+
+  test("a crash between a compaction's rename and its truncation loses and repeats nothing", async () => {
+    const { file, wal } = await scratch();
+    const store = await openStore(createLowdbDriver({ file }));
+    for (const g of ["a", "b", "c"]) await store.mutate(group(g));
+    const journal = await readFile(wal);
+    await store.close();
+    // The new snapshot is in place but the old journal was not emptied.
+    await writeFile(wal, journal);
+    const again = await openStore(createLowdbDriver({ file }));
+    expect(again.data.revision).toBe(3);
+    expect(Object.keys(again.data.groups)).toEqual(["a", "b", "c"]);
+    await again.mutate(group("d"));
+    expect(Object.keys((await onDisk(file))?.groups ?? {})).toEqual(["a", "b", "c", "d"]);
+    await again.close();
   });
 });

@@ -1,76 +1,230 @@
 /**
  * The embedded default store: lowdb over a JSON file, with an adapter that makes each write
- * durable. lowdb's own TextFile adapter (steno) writes a temp file and renames it but never
- * fsyncs, so an acknowledged write could vanish on power loss; this one writes the temp
- * file, fsyncs it, renames it over the old file and fsyncs the directory.
+ * durable and cheap. lowdb's own TextFile adapter (steno) writes a temp file and renames it
+ * but never fsyncs, so an acknowledged write could vanish on power loss. This adapter keeps
+ * the JSON file as a snapshot, written durably (temp, fsync, rename, fsync dir), and appends
+ * each save's changes to a journal next to it (`<file>.wal`, journal.ts) with one fdatasync,
+ * so a commit costs the size of its change rather than of the whole document.
+ *
+ * The snapshot is rewritten, and the journal emptied, once the journal outgrows the snapshot
+ * (at least `compactAt` bytes): the bytes written per change stay within twice the journal's,
+ * and loading replays at most about one snapshot's worth. That rewrite runs after the save
+ * that triggered it is acknowledged; the next save waits for it. Closing the store compacts,
+ * so after a clean shutdown the JSON file alone is the whole store.
  */
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
 import { Low } from "lowdb";
 import { SecretsError } from "../../errors.js";
-import type { SecretRecord, StoreData, StoreDriver, VmRecord } from "../types.js";
+import type { Change, SecretRecord, StoreData, StoreDriver, VmRecord } from "../types.js";
+import type { Added } from "./journal.js";
+import { JournalBaseline, replayJournal } from "./journal.js";
 
 /** Options of the lowdb driver. */
 export interface LowdbDriverOptions {
-  /** Path of the JSON file. */
+  /** Path of the JSON file (the snapshot); the journal is `<file>.wal`. */
   file: string;
+  /** Compact once the journal is larger than this and than the snapshot. Default 1 MiB. */
+  compactAt?: number;
 }
 
-/** A StoreDriver keeping the document in one JSON file through lowdb. */
+/** A StoreDriver keeping the document in one JSON file (plus its journal) through lowdb. */
 export function createLowdbDriver(opts: LowdbDriverOptions): StoreDriver {
-  const db = new Low<StoreData | null>(durableJsonFile(opts.file), null);
+  const adapter = journaledJsonFile(opts);
+  const db = new Low<StoreData | null>(adapter, null);
   return {
     async load() {
       await db.read();
       return db.data ?? undefined;
     },
-    async save(data) {
+    async save(data, changes) {
       db.data = data;
-      await db.write();
+      // Low#write is `adapter.write(db.data)`; called directly to pass what changed.
+      await adapter.write(data, changes && addedBy(changes));
     },
-    async close() {},
+    async close() {
+      await adapter.close(db.data);
+    },
   };
 }
 
-/** A lowdb Adapter whose write is durable: temp, fsync, rename, fsync dir. */
-export function durableJsonFile(file: string): Adapter<StoreData | null> {
+/** A lowdb Adapter over a durable JSON snapshot and its journal. */
+export interface JournaledAdapter extends Adapter<StoreData | null> {
+  /** `added`: names of records that may be new since the last write (see JournalBaseline). */
+  write(data: StoreData | null, added?: Added): Promise<void>;
+  /** Waits for a compaction in flight, compacts what the journal holds, closes the journal. */
+  close(data: StoreData | null): Promise<void>;
+}
+
+export function journaledJsonFile(opts: LowdbDriverOptions): JournaledAdapter {
+  const { file } = opts;
   const dir = dirname(file);
-  const tmp = join(dir, `.${basename(file)}.tmp`);
+  const walFile = `${file}.wal`;
+  const compactAt = opts.compactAt ?? 1024 * 1024;
   const serialize = createStoreSerializer();
+  // What is durable: set by a read or a snapshot; undefined until then, and a save with no
+  // baseline writes a whole snapshot.
+  let baseline: JournalBaseline | undefined;
+  let snapshotBytes = 0;
+  let journalBytes = 0;
+  let journal: FileHandle | undefined;
+  let compacting: Promise<void> | undefined;
+
+  const writeSnapshot = async (bytes: Buffer) => {
+    await writeDurably(file, bytes);
+    snapshotBytes = bytes.length;
+    // Entries at or below the snapshot's revision are skipped on load, so a crash between
+    // the rename and this truncation loses nothing.
+    if (journalBytes > 0) {
+      const wal = await openJournal();
+      await wal.truncate(0);
+      await wal.sync();
+      journalBytes = 0;
+    }
+  };
+
+  const openJournal = async (): Promise<FileHandle> => {
+    if (journal) return journal;
+    const existed = await stat(walFile).then(
+      () => true,
+      () => false,
+    );
+    journal = await open(walFile, "a", 0o600);
+    if (!existed) await fsyncDir(dir);
+    return journal;
+  };
+
+  const settle = async () => {
+    // A failed compaction leaves the journal whole; the next save due to compact retries.
+    while (compacting) await compacting.catch(() => {});
+  };
+
   return {
     async read() {
-      let text: string;
-      try {
-        text = await readFile(file, "utf8");
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-        throw err;
+      await settle();
+      // The journal before the snapshot: a compaction renames the new snapshot before it
+      // empties the journal, so this order never pairs an old snapshot with an emptied one.
+      const wal = await readIfExists(walFile);
+      const snapshot = await readIfExists(file);
+      if (!snapshot) {
+        if (wal && wal.length > 0) {
+          throw new SecretsError(
+            "internal",
+            `store journal ${walFile} exists but its snapshot ${file} does not; refusing to start on a partial store`,
+          );
+        }
+        baseline = undefined;
+        return null;
       }
+      let data: StoreData | null;
       try {
-        return JSON.parse(text) as StoreData;
+        data = JSON.parse(snapshot.toString("utf8")) as StoreData | null;
       } catch (cause) {
         throw new SecretsError("internal", `store file ${file} is not valid JSON`, { cause });
       }
-    },
-    async write(data) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const fh = await open(tmp, "w", 0o600);
-      try {
-        await fh.writeFile(data ? serialize(data) : "null");
-        await fh.sync();
-      } finally {
-        await fh.close();
+      snapshotBytes = snapshot.length;
+      journalBytes = 0;
+      if (data && wal) {
+        const { validBytes } = replayJournal(data, wal, walFile);
+        // A torn last entry was never acknowledged: cut it off before appending after it.
+        if (validBytes < wal.length) {
+          const fh = await open(walFile, "r+");
+          try {
+            await fh.truncate(validBytes);
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+        }
+        journalBytes = validBytes;
       }
+      baseline = data ? JournalBaseline.of(data) : undefined;
+      return data;
+    },
+    async write(data, added) {
+      // Everything is encoded before the first await: the store changes records in place
+      // for the next batch while this one is being written.
+      if (!data || !baseline) {
+        const bytes = data ? serialize(data) : Buffer.from("null");
+        await settle();
+        await writeSnapshot(bytes);
+        baseline = data ? JournalBaseline.of(data) : undefined;
+        return;
+      }
+      const change = baseline.diff(data, added);
+      const due = journalBytes + change.line.length > Math.max(compactAt, snapshotBytes);
+      const snapshot = due ? serialize(data) : undefined;
+      await settle();
+      const wal = await openJournal();
+      const before = journalBytes;
       try {
-        await rename(tmp, file);
+        await wal.write(change.line);
+        await wal.datasync();
       } catch (err) {
-        await unlink(tmp).catch(() => {});
+        // Take back a partial entry so that the next one does not follow damage.
+        await wal.truncate(before).catch(() => {});
         throw err;
       }
-      await fsyncDir(dir);
+      journalBytes += change.line.length;
+      change.commit();
+      if (snapshot) {
+        compacting = writeSnapshot(snapshot).finally(() => {
+          compacting = undefined;
+        });
+      }
+    },
+    async close(data) {
+      await settle();
+      if (data && baseline && journalBytes > 0) await writeSnapshot(serialize(data));
+      await journal?.close();
+      journal = undefined;
     },
   };
+}
+
+/** The secrets and VMs that `changes` name: the only records a save may have added. */
+function addedBy(changes: readonly Change[]): Added {
+  const secrets: string[] = [];
+  const vms: string[] = [];
+  for (const c of changes) {
+    if (c.kind === "secret") secrets.push(c.name);
+    else if (c.kind === "vm") vms.push(c.vm);
+    else if (c.kind === "group") vms.push(...c.vms);
+    else if (c.kind === "token" && c.vm !== undefined) vms.push(c.vm);
+  }
+  return { secrets, vms };
+}
+
+/** Writes `bytes` to `file` so that it is durable: temp, fsync, rename, fsync dir. */
+export async function writeDurably(file: string, bytes: Buffer): Promise<void> {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.tmp`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 /** fsync a directory so that a rename in it is durable. */
