@@ -109,6 +109,31 @@ describe("WatchEnv", () => {
     w.cancel();
   });
 
+  test("a fan-out to 330 streams: each gets every change in order, once, ending at the last", async () => {
+    const vms = await Promise.all(
+      ["wf1", "wf2", "wf3"].map((name) => d.client.access.createVm({ name })),
+    );
+    const ws = vms.flatMap((vm) => {
+      const c = d.tcpClient(vm.token);
+      return Array.from({ length: 110 }, () => watch(c));
+    });
+    for (const w of ws) await w.until(() => w.snapshots().length === 1);
+    let lastRev = 0n;
+    for (let i = 0; i < 6; i++) {
+      const r = await d.client.secrets.rotateSecret({ name: "openai", value: secretValue() });
+      lastRev = r.revision;
+    }
+    for (const w of ws) await w.until(() => w.snapshots().at(-1)?.revision === lastRev, 10_000);
+    const final = (await d.client.secrets.getSecretValue({ name: "openai" })).value;
+    for (const w of ws) {
+      const revs = w.snapshots().map((s) => s?.revision ?? 0n);
+      expect(revs).toEqual([...revs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      expect(new Set(revs).size).toBe(revs.length);
+      expect(vars(w.snapshots().at(-1)).OPENAI_API_KEY).toBe(final);
+      w.cancel();
+    }
+  });
+
   test("a reconnect with the applied digest gets no repeat; a stale one gets the change", async () => {
     const vm = await d.client.access.createVm({ name: "wre" });
     const c = d.tcpClient(vm.token);

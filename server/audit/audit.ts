@@ -28,8 +28,11 @@ export interface AuditQuery {
 /** A place audit entries go; `log` resolves once the entry is handed to the OS. */
 export interface AuditDevice {
   log(entry: AuditEntry): Promise<void>;
-  /** Many entries at once (a fan-out's deliveries): one promise, no per-entry overhead. */
-  logMany?(entries: readonly AuditEntry[]): Promise<void>;
+  /**
+   * Many entries sharing one time (a fan-out's deliveries): one promise, and no entry object
+   * made per entry to add the time.
+   */
+  logMany?(time: string, entries: readonly Omit<AuditEntry, "time">[]): Promise<void>;
   /** The newest entries matching the query, oldest first (devices that can be read). */
   query?(q: AuditQuery): Promise<AuditEntry[]>;
   close(): Promise<void>;
@@ -55,10 +58,11 @@ export function createAuditBroker(devices: AuditDevice[]): AuditBroker {
     },
     async recordMany(partials) {
       const time = new Date().toISOString();
-      const entries = partials.map((p) => ({ time, ...p }));
       const results = await Promise.allSettled(
         devices.map((d) =>
-          d.logMany ? d.logMany(entries) : Promise.all(entries.map((e) => d.log(e))),
+          d.logMany
+            ? d.logMany(time, partials)
+            : Promise.all(partials.map((p) => d.log({ time, ...p }))),
         ),
       );
       if (devices.length > 0 && results.every((r) => r.status === "rejected")) {

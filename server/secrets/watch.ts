@@ -66,20 +66,20 @@ export interface AckInput {
 
 export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
   const { store, barrier } = deps;
-  const streams = new Map<string, Set<Watcher<unknown>>>();
-  const presence = new Map<string, PresenceInfo>();
-  const digests = new Map<string, string>();
+  // Everything the hub keeps of a VM, found with one lookup per VM in a fan-out.
+  const slots = new Map<string, Slot>();
   let dirty = new Set<string>();
   let flushScheduled = false;
-  const auditLater: { vm: string; revision: number }[] = [];
+  const auditLater: { revision: number; vms: string[] }[] = [];
   let auditTimer: NodeJS.Timeout | undefined;
 
   // A fresh daemon knows no history: each view's revision starts at its newest entry's, and a
   // watcher without a matching digest is sent a snapshot (idempotent on the shim).
   for (const vm of Object.keys(store.data.vms)) {
     const view = computeView(store.data, vm);
-    digests.set(vm, digestOf(view));
-    info(vm).viewRevision = Math.max(0, ...view.map((e) => e.secret.modRevision));
+    const s = slot(vm);
+    s.digest = digestOf(view);
+    s.info.viewRevision = Math.max(0, ...view.map((e) => e.secret.modRevision));
   }
 
   const unsubscribe = store.onCommit((_revision, changes) => {
@@ -93,8 +93,8 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
 
   const heartbeat = setInterval(() => {
     const frames = new Map<WatchSink<unknown>["heartbeat"], unknown>();
-    for (const set of streams.values()) {
-      for (const w of set) {
+    for (const { watchers } of slots.values()) {
+      for (const w of watchers) {
         let frame = frames.get(w.sink.heartbeat);
         if (frame === undefined) {
           frame = w.sink.heartbeat(store.data.revision);
@@ -106,21 +106,27 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
   }, deps.heartbeatMs);
   heartbeat.unref();
 
-  function info(vm: string): PresenceInfo {
-    let p = presence.get(vm);
-    if (!p) {
-      p = {
-        connected: false,
-        appliedRevision: 0,
-        viewRevision: 0,
-        lastSeen: undefined,
-        clientVersion: "",
-        lastRestartedUnits: [],
-        lastError: "",
+  function slot(vm: string): Slot {
+    let s = slots.get(vm);
+    if (!s) {
+      s = {
+        info: {
+          connected: false,
+          appliedRevision: 0,
+          viewRevision: 0,
+          lastSeen: undefined,
+          clientVersion: "",
+          lastRestartedUnits: [],
+          lastError: "",
+        },
+        digest: undefined,
+        watchers: new Set(),
+        groups: undefined,
+        classKey: "",
       };
-      presence.set(vm, p);
+      slots.set(vm, s);
     }
-    return p;
+    return s;
   }
 
   function decrypt(view: ViewEntry[], revision: number): StreamSnapshot {
@@ -144,51 +150,56 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     dirty = new Set();
     const data = store.data;
     const revision = data.revision;
-    // One view and digest per class of VMs (same groups, no VM-scoped secret).
-    const views = new Map<string, { view: ViewEntry[]; digest: string }>();
-    const frames = new Map<string, Map<unknown, unknown>>();
-    const delivered: { vm: string; digest: string }[] = [];
+    // One view, digest and frame per class of VMs (same groups, no VM-scoped secret).
+    const classes = new Map<string, ViewClass>();
+    const delivered: string[] = [];
     const ownScoped = vmsWithOwnSecrets(data);
     for (const vm of batch) {
       const rec = data.vms[vm];
       if (!rec) {
-        digests.delete(vm);
-        for (const w of streams.get(vm) ?? []) {
-          w.close(new SecretsError("not_found", `vm: vm '${vm}' was deleted`));
+        const gone = slots.get(vm);
+        if (gone) {
+          slots.delete(vm);
+          for (const w of gone.watchers) {
+            w.close(new SecretsError("not_found", `vm: vm '${vm}' was deleted`));
+          }
         }
         continue;
       }
-      const key = ownScoped.has(vm) ? `vm:${vm}` : groupsKey(rec.groups);
-      let cls = views.get(key);
+      const s = slot(vm);
+      let key: string;
+      if (ownScoped.has(vm)) {
+        key = `vm:${vm}`;
+      } else {
+        // Group lists are replaced, never edited in place (access.ts): same array, same key.
+        if (s.groups !== rec.groups) {
+          s.groups = rec.groups;
+          s.classKey = `groups:${rec.groups.join(",")}`;
+        }
+        key = s.classKey;
+      }
+      let cls = classes.get(key);
       if (!cls) {
-        const v = computeView(data, vm);
-        cls = { view: v, digest: digestOf(v) };
-        views.set(key, cls);
+        const view = computeView(data, vm);
+        cls = { view, digest: digestOf(view), snapshot: undefined, frames: new Map() };
+        classes.set(key, cls);
       }
-      const { view, digest } = cls;
-      if (digests.get(vm) === digest) continue;
-      digests.set(vm, digest);
-      info(vm).viewRevision = revision;
-      const set = streams.get(vm);
-      if (!set || set.size === 0) continue;
-      let bySink = frames.get(key);
-      if (!bySink) {
-        bySink = new Map();
-        frames.set(key, bySink);
-      }
-      let snap: StreamSnapshot | undefined;
-      for (const w of set) {
-        let frame = bySink.get(w.sink.encode);
+      if (s.digest === cls.digest) continue;
+      s.digest = cls.digest;
+      s.info.viewRevision = revision;
+      if (s.watchers.size === 0) continue;
+      for (const w of s.watchers) {
+        let frame = cls.frames.get(w.sink.encode);
         if (frame === undefined) {
-          snap ??= decrypt(view, data.revision);
-          frame = w.sink.encode(snap);
-          bySink.set(w.sink.encode, frame);
+          cls.snapshot ??= decrypt(cls.view, revision);
+          frame = w.sink.encode(cls.snapshot);
+          cls.frames.set(w.sink.encode, frame);
         }
         w.push(frame);
       }
-      delivered.push({ vm, digest });
+      delivered.push(vm);
     }
-    for (const d of delivered) auditLater.push({ vm: d.vm, revision });
+    if (delivered.length > 0) auditLater.push({ revision, vms: delivered });
     // Record the reads once the frames are on their way: stringifying thousands of audit
     // entries first would hold the event loop before the sockets are written.
     if (auditLater.length > 0 && !auditTimer) auditTimer = setTimeout(writeAudit, 50);
@@ -198,23 +209,25 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     auditTimer = undefined;
     const batch = auditLater.splice(0);
     if (batch.length === 0) return;
-    deps.audit
-      .recordMany(
-        batch.map((a) => ({
+    const entries = [];
+    for (const { revision, vms } of batch) {
+      for (const vm of vms) {
+        entries.push({
           requestId: "watch",
-          actor: `vm:${a.vm}`,
+          actor: `vm:${vm}`,
           action: "env.watch",
-          vm: a.vm,
-          revision: a.revision,
+          vm,
+          revision,
           result: "ok",
-        })),
-      )
-      .catch((err) => deps.log.error("audit write failed", { err }));
+        });
+      }
+    }
+    deps.audit.recordMany(entries).catch((err) => deps.log.error("audit write failed", { err }));
   }
 
   function closeRevoked(vm: string) {
     const valid = new Set((store.data.vms[vm]?.tokens ?? []).map((t) => t.id));
-    for (const w of streams.get(vm) ?? []) {
+    for (const w of slots.get(vm)?.watchers ?? []) {
       if (w.tokenId !== undefined && !valid.has(w.tokenId)) {
         w.close(new SecretsError("unauthenticated", "authorization: token revoked"));
       }
@@ -223,8 +236,15 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
 
   return {
     presence: {
-      of: (vm: string) => ({ ...info(vm), connected: (streams.get(vm)?.size ?? 0) > 0 }),
-      connectedCount: () => [...streams.values()].filter((s) => s.size > 0).length,
+      of: (vm: string) => {
+        const s = slot(vm);
+        return { ...s.info, connected: s.watchers.size > 0 };
+      },
+      connectedCount: () => {
+        let n = 0;
+        for (const s of slots.values()) if (s.watchers.size > 0) n++;
+        return n;
+      },
     } satisfies Presence,
 
     /**
@@ -242,16 +262,13 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       if (req.clientVersion.length > 128) {
         throw invalidArgument("client_version", "must be at most 128 characters");
       }
-      const p = info(req.vm);
+      const s = slot(req.vm);
+      const p = s.info;
       p.lastSeen = new Date();
       if (req.clientVersion) p.clientVersion = req.clientVersion;
       if (req.sinceRevision > p.appliedRevision) p.appliedRevision = req.sinceRevision;
       const w = new Watcher<T>(sink, req.tokenId);
-      let set = streams.get(req.vm);
-      if (!set) {
-        set = new Set();
-        streams.set(req.vm, set);
-      }
+      const set = s.watchers;
       set.add(w as Watcher<unknown>);
       const onAbort = () => w.close();
       signal.addEventListener("abort", onAbort, { once: true });
@@ -284,7 +301,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     async ack(actor: Actor, a: AckInput): Promise<void> {
       if (!store.data.vms[a.vm]) throw new SecretsError("not_found", `vm: vm '${a.vm}' not found`);
       checkAck(a, store.data.revision);
-      const p = info(a.vm);
+      const p = slot(a.vm).info;
       p.lastSeen = new Date();
       // An ack carrying an error reports a failed apply: the VM still runs what it had.
       if (a.error === "" && a.revision > p.appliedRevision) p.appliedRevision = a.revision;
@@ -314,7 +331,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       clearTimeout(auditTimer);
       writeAudit();
       const err = new SecretsError("unavailable", "secretsd is shutting down");
-      for (const set of streams.values()) for (const w of set) w.close(err);
+      for (const s of slots.values()) for (const w of s.watchers) w.close(err);
     },
   };
 }
@@ -340,6 +357,26 @@ function checkAck(a: AckInput, current: number) {
   if (a.clientVersion.length > 128) {
     throw invalidArgument("client_version", "must be at most 128 characters");
   }
+}
+
+/** What the hub keeps of one VM. */
+interface Slot {
+  info: PresenceInfo;
+  /** Digest of the view last sent (or known applied); undefined until known. */
+  digest: string | undefined;
+  watchers: Set<Watcher<unknown>>;
+  /** The group list `classKey` was made from (lists are replaced, never edited in place). */
+  groups: string[] | undefined;
+  classKey: string;
+}
+
+/** VMs sharing a view in one flush: decrypted and encoded at most once. */
+interface ViewClass {
+  view: ViewEntry[];
+  digest: string;
+  snapshot: StreamSnapshot | undefined;
+  /** Encoded frame by the sink's encoder (one encoder per transport). */
+  frames: Map<unknown, unknown>;
 }
 
 /** One stream: writes frames in order; while one is in flight only the newest waits. */
@@ -399,17 +436,6 @@ function digestOf(view: ViewEntry[]): string {
     h.update(`${env}\0${secret.name}\0${secret.currentVersion}\0${secret.createdAt}\n`);
   }
   return h.digest("base64url").slice(0, 22);
-}
-
-// Group lists are replaced, never edited in place (access.ts), so the array identifies them.
-const groupKeys = new WeakMap<string[], string>();
-function groupsKey(groups: string[]): string {
-  let key = groupKeys.get(groups);
-  if (key === undefined) {
-    key = `groups:${groups.join(",")}`;
-    groupKeys.set(groups, key);
-  }
-  return key;
 }
 
 /** VMs with a VM-scoped secret; all others with the same groups share one view. */

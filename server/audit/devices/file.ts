@@ -44,9 +44,14 @@ export function createFileAuditDevice(path: string): AuditDevice {
         }
       });
     },
-    logMany(entries) {
+    logMany(time, entries) {
       if (closed) return Promise.reject(new Error("audit log is closed"));
-      for (const e of entries) lines.push(`${JSON.stringify(e)}\n`);
+      // The same line `log` writes for { time, ...e }: time first, then e's keys in order.
+      const head = `{"time":${JSON.stringify(time)}`;
+      for (const e of entries) {
+        const json = JSON.stringify(e);
+        lines.push(json === "{}" ? `${head}}\n` : `${head},${json.slice(1)}\n`);
+      }
       return new Promise<void>((resolve, reject) => {
         waiters.push({ resolve, reject });
         if (!scheduled) {

@@ -49,7 +49,7 @@ export function envHandlers(
           appliedDigest: req.appliedDigest,
           clientVersion: req.clientVersion,
         },
-        { encode: encodeSnapshot, heartbeat: encodeHeartbeat, write: (f) => stream.trySend(f) },
+        { encode: encodeSnapshot, heartbeat: encodeHeartbeat, write: stream.trySend },
         ctx.signal,
       );
     },

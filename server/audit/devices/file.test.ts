@@ -1,0 +1,50 @@
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { createAuditBroker } from "../audit.js";
+import { createFileAuditDevice } from "./file.js";
+
+describe("file audit device", () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+
+  test("record and recordMany write the same JSON lines, in order; query reads them back", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vm-auth-audit-"));
+    dirs.push(dir);
+    const file = join(dir, "audit.log");
+    const audit = createAuditBroker([createFileAuditDevice(file)]);
+    const one = {
+      requestId: "r1",
+      actor: "local",
+      action: "secret.get",
+      secret: "a",
+      result: "ok",
+    };
+    const many = ["vm-1", 'vm-"2"'].map((vm, i) => ({
+      requestId: "watch",
+      actor: `vm:${vm}`,
+      action: "env.watch",
+      vm,
+      revision: 7 + i,
+      result: "ok",
+    }));
+    await audit.record(one);
+    await audit.recordMany(many);
+    const lines = (await readFile(file, "utf8")).trimEnd().split("\n");
+    expect(lines).toHaveLength(3);
+    const parsed = lines.map((l) => JSON.parse(l) as { time: string });
+    for (const [i, p] of parsed.entries()) {
+      expect(Number.isNaN(Date.parse(p.time))).toBe(false);
+      // Time first, then the entry's own keys in order: what JSON.stringify({ time, ...e }) writes.
+      expect(lines[i]).toBe(JSON.stringify({ time: p.time, ...[one, ...many][i] }));
+    }
+    expect(parsed[1]?.time).toBe(parsed[2]?.time);
+    const found = await audit.query({ limit: 10, action: "env.watch" });
+    expect(found.map((e) => e.vm)).toEqual(["vm-1", 'vm-"2"']);
+    await audit.close();
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+});
