@@ -10,11 +10,13 @@ import type { StreamSnapshot, WatchHub } from "../../secrets/watch.js";
 import type { ServiceImpl } from "../adapter.js";
 import type { VarMeta } from "../env-wire.js";
 import { encodeSnapshotResponse, encodeVarMeta } from "../env-wire.js";
+import type { TurnScheduler } from "../turns.js";
 
 export function envHandlers(
   env: EnvService,
   hub: WatchHub,
   heartbeatMs: number,
+  turns: TurnScheduler,
 ): ServiceImpl<typeof EnvServiceDesc> {
   const meta = new Map<string, { revision: number; meta: VarMeta[] }>();
   const encodeHeartbeat = (revision: number): Encoded =>
@@ -29,7 +31,7 @@ export function envHandlers(
     );
   return {
     async getEnv(req, ctx) {
-      const snap = await env.getEnv(ctx, req.vm);
+      const snap = await turns.run(() => env.getEnv(ctx, req.vm));
       // The non-value fields of a VM's variables are the same at one revision: encoded once.
       let m = meta.get(snap.vm);
       if (m?.revision !== snap.revision || m.meta.length !== snap.vars.length) {
