@@ -181,7 +181,7 @@ export async function benchGetEnv(ctx: Ctx): Promise<Section> {
         `${fmt(warmupMs)} ms warm-up then a ${fmt(durationMs)} ms window, ${pairs} runs of each, alternating (ABBA). ` +
         "CPU columns: /proc/<pid>/stat of the server, the load generator's own process.cpuUsage(), and the rest " +
         "of the host from /proc/stat (the host is shared: other work there takes cores from both). " +
-        "secretsd starts at most ~0.4 ms of GetEnv work per event-loop turn (server/transport/turns.ts), so the " +
+        "secretsd starts at most ~0.2 ms of GetEnv work per event-loop turn (server/transport/turns.ts), so the " +
         "first answers of a burst leave while it decrypts the rest and the load generator works at the same " +
         "time; the bare server has no work to split.",
       "",
