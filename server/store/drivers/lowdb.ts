@@ -160,7 +160,12 @@ export function journaledJsonFile(opts: LowdbDriverOptions): JournaledAdapter {
       const wal = await openJournal();
       const before = journalBytes;
       try {
-        await wal.write(change.line);
+        // write(2) may take only part of the entry (a disk about to fill up); the rest then
+        // fails with ENOSPC, and the partial entry is taken back below.
+        for (let off = 0; off < change.line.length; ) {
+          const { bytesWritten } = await wal.write(change.line, off, change.line.length - off);
+          off += bytesWritten;
+        }
         await wal.datasync();
       } catch (err) {
         // Take back a partial entry so that the next one does not follow damage.
