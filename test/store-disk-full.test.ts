@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { open, readFile, rm, stat } from "node:fs/promises";
+import { open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -89,5 +89,19 @@ describe.skipIf(!mounted && !inCI)("store on a full disk", () => {
     expect(Object.keys(reloaded?.groups ?? {})).toEqual(["a", "b", "c", "d"]);
     await store.close();
     expect((await stat(`${file}.wal`)).size).toBe(0);
+  });
+
+  test("a snapshot rewrite the disk refuses loses nothing and leaves no temp file", async () => {
+    const file = join(dir, "store2.json");
+    const store = await openStore(createLowdbDriver({ file }));
+    for (const g of ["a", "b", "c"]) await store.mutate(group(g, 2000));
+    const acked = plain(store.data);
+    const filler = join(dir, "filler2");
+    await fill(filler, 0);
+    // Closing compacts: the new snapshot does not fit.
+    await expect(store.close()).rejects.toMatchObject({ code: "ENOSPC" });
+    expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    await rm(filler);
+    expect(plain(await createLowdbDriver({ file }).load())).toEqual(acked);
   });
 });

@@ -182,9 +182,13 @@ export function journaledJsonFile(opts: LowdbDriverOptions): JournaledAdapter {
     },
     async close(data) {
       await settle();
-      if (data && baseline && journalBytes > 0) await writeSnapshot(serialize(data));
-      await journal?.close();
-      journal = undefined;
+      try {
+        // A compaction that fails (a full disk) loses nothing: the journal stays whole.
+        if (data && baseline && journalBytes > 0) await writeSnapshot(serialize(data));
+      } finally {
+        await journal?.close();
+        journal = undefined;
+      }
     },
   };
 }
@@ -211,9 +215,13 @@ export async function writeDurably(file: string, bytes: Buffer): Promise<void> {
   try {
     await fh.writeFile(bytes);
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (err) {
+    // A partial temp file would hold disk space that a full disk needs back.
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
+  await fh.close();
   try {
     await rename(tmp, file);
   } catch (err) {
