@@ -134,6 +134,37 @@ describe("WatchEnv", () => {
     }
   });
 
+  test("heartbeats come every interval to each stream, spread over the interval", async () => {
+    const vm = await d.client.access.createVm({ name: "whb" });
+    const c = d.tcpClient(vm.token);
+    const ws = Array.from({ length: 48 }, () => watch(c));
+    const seen = ws.map(() => [] as number[]);
+    ws.forEach((w, i) => {
+      // Arrival times of heartbeats after the first (which every stream gets on opening).
+      const t = setInterval(() => {
+        const n = w.frames.filter((f) => f.event.case === "heartbeat").length;
+        while ((seen[i] as number[]).length < n - 1) (seen[i] as number[]).push(performance.now());
+      }, 2);
+      void w.done.finally(() => clearInterval(t));
+    });
+    for (const w of ws) {
+      await w.until(() => w.frames.filter((f) => f.event.case === "heartbeat").length >= 4, 5000);
+    }
+    for (const w of ws) w.cancel();
+    // Every stream keeps the 200 ms period...
+    for (const times of seen) {
+      const gaps = times.slice(1).map((t, k) => t - (times[k] as number));
+      const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)] as number;
+      expect(median).toBeGreaterThan(120);
+      expect(median).toBeLessThan(320);
+    }
+    // ...but the streams do not all get theirs at the same moment (one burst would fall
+    // within a few ms; 16 buckets spread them over the interval).
+    const phases = seen.map((times) => (times[0] as number) % 200);
+    const buckets = new Set(phases.map((p) => Math.floor(p / 12.5)));
+    expect(buckets.size).toBeGreaterThan(4);
+  });
+
   test("a reconnect with the applied digest gets no repeat; a stale one gets the change", async () => {
     const vm = await d.client.access.createVm({ name: "wre" });
     const c = d.tcpClient(vm.token);
