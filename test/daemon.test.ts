@@ -21,13 +21,15 @@ async function daemon(dataDir?: string): Promise<TestDaemon> {
 const tmp = () => mkdtemp(join(testRoot() ?? tmpdir(), "vm-auth-daemon-"));
 
 describe("secretsd daemon", () => {
-  test("data dir 0700, master key and store 0600, socket 0600", async () => {
+  test("data dir 0700, master key, store and journal 0600, socket 0600", async () => {
     const d = await daemon();
     const mode = async (p: string) => (await stat(p)).mode & 0o777;
     expect(await mode(d.dataDir)).toBe(0o700);
     expect(await mode(join(d.dataDir, "master.key"))).toBe(0o600);
     await d.client.secrets.createSecret({ name: "a", value: secretValue() });
     expect(await mode(join(d.dataDir, "store.json"))).toBe(0o600);
+    await d.client.secrets.createSecret({ name: "b", value: secretValue() });
+    expect(await mode(join(d.dataDir, "store.json.wal"))).toBe(0o600);
     expect(await mode(d.socket)).toBe(0o600);
     expect(await mode(join(d.dataDir, "audit.log"))).toBe(0o600);
   });
@@ -64,6 +66,25 @@ describe("secretsd daemon", () => {
     await expect(d.restart()).rejects.toThrow(/does not match/);
     await writeFile(join(d.dataDir, "master.key"), newKey, { mode: 0o600 });
     await d.restart();
+  });
+
+  test("kill -9 right after a rekey: the journal alone brings back the new keyring", async () => {
+    const dir = await tmp();
+    const p = await spawnDaemon(dir, ["--listen", "off"]);
+    const c = createClient({ socket: join(dir, "secretsd.sock") });
+    const v = secretValue();
+    await c.secrets.createSecret({ name: "openai", value: v });
+    const r = await c.system.rotateMasterKey({});
+    await c.secrets.createSecret({ name: "after", value: v });
+    // No clean shutdown, so no snapshot: the keyring change is only in store.json.wal.
+    expect(await readFile(join(dir, "store.json.wal"), "utf8")).toContain(r.masterKeyId);
+    p.child.kill("SIGKILL");
+    await p.exited;
+    c.close();
+    const d = await daemon(dir);
+    expect((await d.client.system.getStatus({})).masterKeyId).toBe(r.masterKeyId);
+    expect((await d.client.secrets.getSecretValue({ name: "openai" })).value).toBe(v);
+    expect((await d.client.secrets.getSecretValue({ name: "after" })).value).toBe(v);
   });
 
   test("an interrupted rekey is finished or discarded on start", async () => {

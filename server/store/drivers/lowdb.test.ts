@@ -59,6 +59,12 @@ async function everyKindOfChange(
   await check();
   await access.createAdminToken(actor, "ci");
   await check();
+  // A keyring change (what rekey commits) is journaled whole.
+  await store.mutate((d, tx) => {
+    d.keyring = { ...(d.keyring as NonNullable<StoreData["keyring"]>), masterKeyId: "rekeyed" };
+    tx.change({ kind: "keyring" });
+  });
+  await check();
   await secrets.remove(actor, "s4");
   await access.deleteVm(actor, "vm1");
   await check();
