@@ -9,6 +9,7 @@ import { createAccessService } from "../../secrets/access.js";
 import { createSecretService } from "../../secrets/secrets.js";
 import { openStore } from "../store.js";
 import type { StoreData } from "../types.js";
+import { emptyStore } from "../types.js";
 import { createLowdbDriver, createStoreSerializer } from "./lowdb.js";
 import { createMemoryDriver } from "./memory.js";
 
@@ -183,6 +184,21 @@ describe("lowdb driver with its journal", () => {
     await expect(onDisk(file)).rejects.toThrow(
       /store journal .*store\.json\.wal is damaged at byte \d+/,
     );
+  });
+
+  test("a whole document saved without a read first empties a journal left beside it", async () => {
+    const { file, wal } = await scratch();
+    const store = await openStore(createLowdbDriver({ file }));
+    for (const g of ["a", "b", "c"]) await store.mutate(group(g));
+    const stale = await readFile(wal);
+    await store.close();
+    await writeFile(wal, stale);
+    const fresh = emptyStore();
+    fresh.revision = 1;
+    fresh.groups.only = { name: "only", createdAt: "t" };
+    await createLowdbDriver({ file }).save(fresh);
+    expect((await stat(wal)).size).toBe(0);
+    expect(Object.keys((await onDisk(file))?.groups ?? {})).toEqual(["only"]);
   });
 
   test("a journal without its snapshot refuses to load", async () => {

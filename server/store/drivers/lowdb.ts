@@ -72,12 +72,12 @@ export function journaledJsonFile(opts: LowdbDriverOptions): JournaledAdapter {
   let journal: FileHandle | undefined;
   let compacting: Promise<void> | undefined;
 
-  const writeSnapshot = async (bytes: Buffer) => {
+  const writeSnapshot = async (bytes: Buffer, emptyJournal = journalBytes > 0) => {
     await writeDurably(file, bytes);
     snapshotBytes = bytes.length;
     // Entries at or below the snapshot's revision are skipped on load, so a crash between
     // the rename and this truncation loses nothing.
-    if (journalBytes > 0) {
+    if (emptyJournal && (journal || (await exists(walFile)))) {
       const wal = await openJournal();
       await wal.truncate(0);
       await wal.sync();
@@ -87,10 +87,7 @@ export function journaledJsonFile(opts: LowdbDriverOptions): JournaledAdapter {
 
   const openJournal = async (): Promise<FileHandle> => {
     if (journal) return journal;
-    const existed = await stat(walFile).then(
-      () => true,
-      () => false,
-    );
+    const existed = await exists(walFile);
     journal = await open(walFile, "a", 0o600);
     if (!existed) await fsyncDir(dir);
     return journal;
@@ -149,7 +146,9 @@ export function journaledJsonFile(opts: LowdbDriverOptions): JournaledAdapter {
       if (!data || !baseline) {
         const bytes = data ? serialize(data) : Buffer.from("null");
         await settle();
-        await writeSnapshot(bytes);
+        // No read came first (a new store, or a driver used to write a whole document):
+        // a journal left next to the file must not be replayed over this snapshot.
+        await writeSnapshot(bytes, true);
         baseline = data ? JournalBaseline.of(data) : undefined;
         return;
       }
@@ -229,6 +228,13 @@ export async function writeDurably(file: string, bytes: Buffer): Promise<void> {
     throw err;
   }
   await fsyncDir(dir);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function readIfExists(file: string): Promise<Buffer | undefined> {
