@@ -98,6 +98,16 @@ describe("lowdb driver with its journal", () => {
   const group = (name: string) => (d: StoreData) => {
     d.groups[name] = { name, createdAt: "t" };
   };
+  /** A store of groups a, b, c, closed (so compacted), with its journal from before put back. */
+  const withStaleJournal = async () => {
+    const paths = await scratch();
+    const store = await openStore(createLowdbDriver({ file: paths.file }));
+    for (const g of ["a", "b", "c"]) await store.mutate(group(g));
+    const journal = await readFile(paths.wal);
+    await store.close();
+    await writeFile(paths.wal, journal);
+    return paths;
+  };
 
   test("after every kind of change, snapshot + journal load back as the document", async () => {
     const { file, wal } = await scratch();
@@ -187,12 +197,7 @@ describe("lowdb driver with its journal", () => {
   });
 
   test("a whole document saved without a read first empties a journal left beside it", async () => {
-    const { file, wal } = await scratch();
-    const store = await openStore(createLowdbDriver({ file }));
-    for (const g of ["a", "b", "c"]) await store.mutate(group(g));
-    const stale = await readFile(wal);
-    await store.close();
-    await writeFile(wal, stale);
+    const { file, wal } = await withStaleJournal();
     const fresh = emptyStore();
     fresh.revision = 1;
     fresh.groups.only = { name: "only", createdAt: "t" };
@@ -212,13 +217,8 @@ describe("lowdb driver with its journal", () => {
   });
 
   test("a crash between a compaction's rename and its truncation loses and repeats nothing", async () => {
-    const { file, wal } = await scratch();
-    const store = await openStore(createLowdbDriver({ file }));
-    for (const g of ["a", "b", "c"]) await store.mutate(group(g));
-    const journal = await readFile(wal);
-    await store.close();
     // The new snapshot is in place but the old journal was not emptied.
-    await writeFile(wal, journal);
+    const { file } = await withStaleJournal();
     const again = await openStore(createLowdbDriver({ file }));
     expect(again.data.revision).toBe(3);
     expect(Object.keys(again.data.groups)).toEqual(["a", "b", "c"]);
