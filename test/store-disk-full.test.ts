@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { open, readdir, readFile, rm, stat, statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -44,7 +44,7 @@ async function fill(file: string, leave: number) {
   try {
     const chunk = Buffer.alloc(4096, 0x61);
     for (;;) {
-      const { bavail, bsize } = await import("node:fs").then((fs) => fs.promises.statfs(dir));
+      const { bavail, bsize } = await statfs(dir);
       if (bavail * bsize <= leave) break;
       await fh.write(chunk);
     }
