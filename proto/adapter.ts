@@ -15,7 +15,23 @@ import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
  * doubles the server's loop).
  */
 export class Encoded {
+  private frame: Buffer | undefined;
   constructor(readonly bytes: Buffer) {}
+
+  /**
+   * The message as one gRPC length-prefixed frame (flag 0 = uncompressed, 4-byte big-endian
+   * length, the bytes): built once, then written as is to every HTTP/2 stream that gets it.
+   */
+  get framed(): Buffer {
+    if (this.frame === undefined) {
+      const f = Buffer.allocUnsafe(this.bytes.byteLength + 5);
+      f.writeUInt8(0, 0);
+      f.writeUInt32BE(this.bytes.byteLength, 1);
+      this.bytes.copy(f, 5);
+      this.frame = f;
+    }
+    return this.frame;
+  }
 }
 
 /** Serialise once, for writing the same message to many streams. */

@@ -4,6 +4,8 @@
  * process (grpc-node server.ts). Every handler here awaits the implementation and answers
  * exactly once, mapping errors through status.ts.
  */
+
+import { Writable } from "node:stream";
 import type {
   DescMessage,
   DescMethod,
@@ -257,27 +259,72 @@ function writer<O extends DescMessage>(
   call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   signal: AbortSignal,
 ): ServerStream<O> {
-  const trySend = (msg: MessageInitShape<O> | Encoded): Promise<void> | undefined => {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    const value = msg instanceof Encoded ? msg : create(schema, msg);
-    if (call.write(value)) return undefined;
-    return new Promise((resolve, reject) => {
+  const waitFor = (emitter: Writable) =>
+    new Promise<void>((resolve, reject) => {
       const onAbort = () => {
-        call.off("drain", onDrain);
+        emitter.off("drain", onDrain);
         reject(signal.reason);
       };
       const onDrain = () => {
         signal.removeEventListener("abort", onAbort);
         resolve();
       };
-      call.once("drain", onDrain);
+      emitter.once("drain", onDrain);
       signal.addEventListener("abort", onAbort, { once: true });
     });
+  // The HTTP/2 stream once pre-encoded frames may go to it directly (see directStream). Kept
+  // while only such frames are written: grpc-js then holds nothing that could come after them.
+  let direct: Writable | undefined;
+  const trySend = (msg: MessageInitShape<O> | Encoded): Promise<void> | undefined => {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (msg instanceof Encoded) {
+      direct ??= directStream(call);
+      // `writable` is false once the stream is ending, errored or destroyed: grpc-js ended the
+      // call (deadline) or the peer reset it, and the abort that follows is a tick away.
+      if (direct?.writable) {
+        directWrites.count++;
+        return direct.write(msg.framed) ? undefined : waitFor(direct);
+      }
+      return call.write(msg) ? undefined : waitFor(call);
+    }
+    direct = undefined;
+    return call.write(create(schema, msg)) ? undefined : waitFor(call);
   };
   return {
     trySend,
     send: (msg) => trySend(msg) ?? Promise.resolve(),
   };
+}
+
+/** How many frames went straight to an HTTP/2 stream (tests check the fast path is taken). */
+export const directWrites = { count: 0 };
+
+/**
+ * What the fan-out fast path reads of grpc-js (1.14) internals: with no server interceptors,
+ * a call's `call` is its BaseServerInterceptingCall, which holds the HTTP/2 stream and
+ * whether the response headers went out. Checked on every write; any other shape (another
+ * grpc-js version, interceptors) falls back to call.write.
+ */
+interface GrpcJsCallInternals {
+  call?: { stream?: unknown; metadataSent?: unknown };
+}
+
+/**
+ * The call's HTTP/2 stream when a pre-framed message may be written to it directly, skipping
+ * grpc-js's per-message work (serialise, allocate and copy a frame, two Writable layers):
+ * the same frame bytes then go to every stream of a fan-out. Only once grpc-js has sent the
+ * response headers, while the stream is open, and while grpc-js holds no message of its own
+ * that has not reached the HTTP/2 stream (objectMode: the one in `_write` is already there),
+ * so frames stay in order and grpc-js still ends the call (trailers after our frames).
+ */
+function directStream(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+): Writable | undefined {
+  const base = (call as unknown as GrpcJsCallInternals).call;
+  const h2 = base?.stream;
+  if (base?.metadataSent !== true || !(h2 instanceof Writable) || !h2.writable) return undefined;
+  if (call.writableEnded || call.writableLength > 1) return undefined;
+  return h2;
 }
 
 function endStream(
