@@ -47,4 +47,35 @@ describe("file audit device", () => {
     await audit.close();
     expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
+
+  test("a fan-out's thousands of lines, mixed with single entries, arrive whole and in order", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vm-auth-audit-"));
+    dirs.push(dir);
+    const file = join(dir, "audit.log");
+    const audit = createAuditBroker([createFileAuditDevice(file)]);
+    const deliveries = (revision: number) =>
+      Array.from({ length: 3000 }, (_, i) => ({
+        requestId: "watch",
+        actor: `vm:vm-${i}`,
+        action: "env.watch",
+        vm: `vm-${i}`,
+        revision,
+        result: "ok",
+      }));
+    // One turn: a single entry, 3,000 deliveries (several chunks), another single entry.
+    await Promise.all([
+      audit.record({ requestId: "a", actor: "local", action: "secret.rotate", result: "ok" }),
+      audit.recordMany(deliveries(1)),
+      audit.record({ requestId: "b", actor: "local", action: "secret.rotate", result: "ok" }),
+    ]);
+    await audit.recordMany(deliveries(2));
+    const lines = (await readFile(file, "utf8")).trimEnd().split("\n");
+    expect(lines).toHaveLength(6002);
+    const parsed = lines.map((l) => JSON.parse(l) as { requestId: string; vm?: string });
+    expect(parsed[0]?.requestId).toBe("a");
+    expect(parsed.slice(1, 3001).map((e) => e.vm)).toEqual(deliveries(1).map((e) => e.vm));
+    expect(parsed[3001]?.requestId).toBe("b");
+    expect(parsed.slice(3002).map((e) => e.vm)).toEqual(deliveries(2).map((e) => e.vm));
+    await audit.close();
+  });
 });

@@ -4,45 +4,61 @@ import type { AuditDevice, AuditEntry, AuditQuery } from "../audit.js";
 
 /**
  * Audit device appending JSON lines to a file (0600, O_APPEND). Entries logged during one
- * event-loop turn are written together by one write(2) at the end of the turn, and every
- * `log` of the batch resolves once the kernel has the bytes. A direct write of a few hundred
- * bytes costs microseconds; going through a WriteStream put a thread-pool round trip on
- * every GetEnv's path and left the daemon idle while calls waited.
+ * event-loop turn are written together at the end of the turn, and every `log` of the batch
+ * resolves once the kernel has the bytes. A direct write of a few hundred bytes costs
+ * microseconds; going through a WriteStream put a thread-pool round trip on every GetEnv's
+ * path and left the daemon idle while calls waited. Lines are gathered into chunks of about
+ * CHUNK_CHARS: a fan-out's thousands of delivery lines then never become one multi-megabyte
+ * string and buffer, whose fresh pages the kernel zeroed on every rotation (perf).
  */
 export function createFileAuditDevice(path: string): AuditDevice {
   const fd = openSync(path, "a", 0o600);
-  let lines: string[] = [];
+  let text = "";
+  let chunks: Buffer[] = [];
   let waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   let scheduled = false;
   let closed = false;
 
+  const add = (line: string) => {
+    text += line;
+    if (text.length >= CHUNK_CHARS) {
+      chunks.push(Buffer.from(text));
+      text = "";
+    }
+  };
   const flush = () => {
     scheduled = false;
-    if (lines.length === 0) return;
-    const batch = Buffer.from(lines.join(""));
+    if (text.length > 0) chunks.push(Buffer.from(text));
+    text = "";
+    const batch = chunks;
     const done = waiters;
-    lines = [];
+    chunks = [];
     waiters = [];
+    if (batch.length === 0) return;
     try {
-      let off = 0;
-      while (off < batch.length) off += writeSync(fd, batch, off);
+      for (const buf of batch) {
+        let off = 0;
+        while (off < buf.length) off += writeSync(fd, buf, off);
+      }
       for (const w of done) w.resolve();
     } catch (err) {
       for (const w of done) w.reject(err);
     }
   };
+  const settled = () =>
+    new Promise<void>((resolve, reject) => {
+      waiters.push({ resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
 
   return {
     log(entry) {
       if (closed) return Promise.reject(new Error("audit log is closed"));
-      lines.push(`${JSON.stringify(entry)}\n`);
-      return new Promise<void>((resolve, reject) => {
-        waiters.push({ resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
-      });
+      add(`${JSON.stringify(entry)}\n`);
+      return settled();
     },
     logMany(time, entries) {
       if (closed) return Promise.reject(new Error("audit log is closed"));
@@ -50,15 +66,9 @@ export function createFileAuditDevice(path: string): AuditDevice {
       const head = `{"time":${JSON.stringify(time)}`;
       for (const e of entries) {
         const json = JSON.stringify(e);
-        lines.push(json === "{}" ? `${head}}\n` : `${head},${json.slice(1)}\n`);
+        add(json === "{}" ? `${head}}\n` : `${head},${json.slice(1)}\n`);
       }
-      return new Promise<void>((resolve, reject) => {
-        waiters.push({ resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
-      });
+      return settled();
     },
     async query(q) {
       flush();
@@ -76,6 +86,8 @@ export function createFileAuditDevice(path: string): AuditDevice {
 // --- internal ---
 
 const CHUNK = 256 * 1024;
+/** Characters of JSON lines gathered before they become one buffer (below mmap-sized). */
+const CHUNK_CHARS = 32 * 1024;
 
 /** Reads the file backwards in chunks until `limit` matching entries are found. */
 async function readTail(path: string, q: AuditQuery): Promise<AuditEntry[]> {
