@@ -1,10 +1,11 @@
 /**
  * The watch hub: fans every change out to the WatchEnv streams of the VMs whose view it
- * touches. Commits mark VMs dirty; one flush per event-loop turn (coalescing bursts) computes
- * each dirty VM's view once per view class (VMs with the same groups and no VM-scoped secret
- * share a view), skips VMs whose view digest did not change, and writes one encoded snapshot
- * per class to all of its streams: the same bytes, serialised once (DESIGN.md: per-stream
- * toBinary doubles the server's loop). A slow stream keeps only the newest snapshot pending.
+ * touches. Commits mark VMs dirty; one flush per commit (a group commit's mutations share it)
+ * computes each dirty VM's view once per view class (VMs with the same groups and no VM-scoped
+ * secret share a view), skips VMs whose view digest did not change, and writes one encoded
+ * snapshot per class to all of its streams: the same bytes, serialised and framed once
+ * (DESIGN.md: per-stream toBinary doubles the server's loop), which the transport hands
+ * straight to each HTTP/2 stream. A slow stream keeps only the newest snapshot pending.
  */
 import { createHash } from "node:crypto";
 import { invalidArgument, SecretsError } from "../errors.js";
@@ -69,6 +70,8 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
   // Everything the hub keeps of a VM, found with one lookup per VM in a fan-out.
   const slots = new Map<string, Slot>();
   let dirty = new Set<string>();
+  /** A global secret changed: every VM is dirty (not 5,000 names added to `dirty`). */
+  let dirtyAll = false;
   let flushScheduled = false;
   const auditLater: { revision: number; vms: string[] }[] = [];
   let auditTimer: NodeJS.Timeout | undefined;
@@ -83,12 +86,9 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
   }
 
   const unsubscribe = store.onCommit((_revision, changes) => {
-    for (const vm of affectedVms(store.data, changes)) dirty.add(vm);
+    if (markAffected(store.data, changes, dirty)) dirtyAll = true;
     for (const c of changes) if (c.kind === "token" && c.vm) closeRevoked(c.vm);
-    if (dirty.size > 0 && !flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
+    if (dirtyAll || dirty.size > 0) requestFlush();
   });
 
   // Each stream gets a heartbeat every heartbeatMs, but not all in the same turn: streams are
@@ -150,10 +150,20 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     return { vm: "", revision, vars, digest: digestOf(view) };
   }
 
+  /** Flushes right after the commit that dirtied VMs: a microtask, so every commit of one
+   * group commit is in, and the frames go out in this event-loop turn's sends, not the next. */
+  function requestFlush() {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    queueMicrotask(flush);
+  }
+
   function flush() {
     flushScheduled = false;
-    const batch = dirty;
+    // Every VM (in the store's order), then VMs named only in `dirty`: deleted ones.
+    const batch: Iterable<string> = dirtyAll ? allThen(Object.keys(store.data.vms), dirty) : dirty;
     dirty = new Set();
+    dirtyAll = false;
     const data = store.data;
     const revision = data.revision;
     // One view, digest and frame per class of VMs (same groups, no VM-scoped secret).
@@ -459,14 +469,22 @@ function vmsWithOwnSecrets(data: Readonly<StoreData>): Set<string> {
   return out;
 }
 
-function affectedVms(data: Readonly<StoreData>, changes: readonly Change[]): Set<string> {
-  const out = new Set<string>();
+/**
+ * Adds the VMs whose view `changes` may touch to `out`; true when a global secret changed,
+ * which touches every VM (the caller then takes them all without listing them).
+ */
+function markAffected(
+  data: Readonly<StoreData>,
+  changes: readonly Change[],
+  out: Set<string>,
+): boolean {
+  let all = false;
   for (const c of changes) {
     if (c.kind === "vm") out.add(c.vm);
     else if (c.kind === "group") for (const v of c.vms) out.add(v);
     else if (c.kind === "secret") {
       for (const scope of c.scopes) {
-        if (scope === "global") for (const v of Object.keys(data.vms)) out.add(v);
+        if (scope === "global") all = true;
         else if (scope.startsWith("vm:")) out.add(scope.slice(3));
         else if (scope.startsWith("group:")) {
           const g = scope.slice(6);
@@ -475,5 +493,13 @@ function affectedVms(data: Readonly<StoreData>, changes: readonly Change[]): Set
       }
     }
   }
-  return out;
+  return all;
+}
+
+/** `first` (taken over), then the names of `rest` not in it. */
+function allThen(first: string[], rest: Set<string>): string[] {
+  if (rest.size === 0) return first;
+  const seen = new Set(first);
+  for (const v of rest) if (!seen.has(v)) first.push(v);
+  return first;
 }
