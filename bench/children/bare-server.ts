@@ -3,10 +3,12 @@
  * and out (identity (de)serialisers). Same server options as secretsd's TCP listener.
  *   /bench.Bare/Echo       unary: replies with the bytes of --payload-file (the size of a
  *                          GetEnv response; in fact its very bytes)
- *   /bench.Bare/Subscribe  server streaming: one 8-byte hello, then every published frame
+ *   /bench.Bare/Subscribe  server streaming, request = u32 index (the VM's, in the bench):
+ *                          one 8-byte hello, then every published frame
  *   /bench.Bare/Publish    unary, request = u32 seq, u32 size: writes ONE buffer of `size`
- *                          bytes (seq in its first 8) to every open Subscribe stream, then
- *                          replies (serialise once, write the same bytes to all: DESIGN.md)
+ *                          bytes (seq in its first 8) to every open Subscribe stream, in
+ *                          index order, then replies (serialise once, write the same bytes
+ *                          to all: DESIGN.md)
  * Prints {"event":"listening","tcp":"127.0.0.1:PORT"} on stdout.
  * Usage: bare-server.mjs [--payload-file FILE] [--spin-us N]
  *   --spin-us  burn N µs of CPU in every Echo (calibration: a bare server costing what
@@ -40,7 +42,11 @@ const method = (name: string, responseStream: boolean) => ({
   originalName: name,
 });
 
-const streams = new Set<ServerWritableStream<Buffer, Buffer>>();
+// Streams by the index their Subscribe request carries (the VM's index in the bench), so
+// Publish writes them in the order secretsd writes its VMs' streams (by VM), not in the order
+// they happened to connect: which watcher process the next frame goes to changes how often
+// those processes sleep and wake, and with it the whole fan-out (see BENCHMARKS.md).
+const streams: (ServerWritableStream<Buffer, Buffer> | undefined)[] = [];
 
 const impl: UntypedServiceImplementation = {
   echo(_call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) {
@@ -53,8 +59,11 @@ const impl: UntypedServiceImplementation = {
     cb(null, payload);
   },
   subscribe(call: ServerWritableStream<Buffer, Buffer>) {
-    streams.add(call);
-    const drop = () => streams.delete(call);
+    const index = call.request.length >= 4 ? call.request.readUInt32BE(0) : streams.length;
+    streams[index] = call;
+    const drop = () => {
+      if (streams[index] === call) streams[index] = undefined;
+    };
     call.on("cancelled", drop);
     call.on("error", drop);
     call.on("close", drop);
@@ -65,7 +74,7 @@ const impl: UntypedServiceImplementation = {
     const size = Math.max(8, call.request.readUInt32BE(4));
     const frame = Buffer.alloc(size, 0x61);
     frame.writeBigUInt64BE(BigInt(seq), 0);
-    for (const s of streams) s.write(frame);
+    for (const s of streams) s?.write(frame);
     cb(null, Buffer.alloc(0));
   },
 };
@@ -88,7 +97,7 @@ server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) 
 });
 
 const stop = () => {
-  for (const s of streams) s.end();
+  for (const s of streams) s?.end();
   server.forceShutdown();
   process.exit(0);
 };

@@ -142,7 +142,7 @@ function onError(sys: Sys, err: Error) {
 interface ConnectRequest {
   system: System;
   target: string;
-  streams: { name: string; token?: string }[];
+  streams: { name: string; token?: string; index: number }[];
   key?: string;
   renderDir?: string;
   maxPending?: number;
@@ -214,13 +214,10 @@ async function connect(r: ConnectRequest) {
       call.on("error", (e) => onError(sys, e));
       sys.calls.push(call);
     } else if (r.system === "bare") {
-      const call = client.makeServerStreamRequest(
-        "/bench.Bare/Subscribe",
-        id,
-        id,
-        Buffer.alloc(0),
-        md,
-      );
+      // The stream's index: the bare server writes its streams in index order (see there).
+      const hello = Buffer.alloc(4);
+      hello.writeUInt32BE(s.index, 0);
+      const call = client.makeServerStreamRequest("/bench.Bare/Subscribe", id, id, hello, md);
       call.on("data", (buf: Buffer) => {
         const t = nowMs();
         const seq = Number(buf.readBigUInt64BE(0));

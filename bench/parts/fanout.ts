@@ -165,7 +165,11 @@ export async function benchFanout(ctx: Ctx, ns: number[]): Promise<Section> {
       `has one WatchEnv stream on its own grpc-js channel (own TCP connection, \`grpc.use_local_subchannel_pool\`), ` +
       `spread over ${CLIENTS} watcher processes. The same watcher processes hold N streams to the bare grpc-js ` +
       "fan-out server and N etcd watches (own connection each, one Watch stream with one create_request on one key). " +
-      "The bare server's Publish writes one buffer of the snapshot frame's size to every stream; the etcd Put " +
+      "The bare server's Publish writes one buffer of the snapshot frame's size to every stream, in VM order " +
+      "(each Subscribe carries its VM's index), the order secretsd writes its streams in: VM k's streams live in " +
+      `watcher process k mod ${CLIENTS}, and whether consecutive frames go to the same process changes how often ` +
+      "those processes sleep and are woken, which perf showed to be the largest kernel cost of the sends. " +
+      "etcd writes in its own order. The etcd Put " +
       `carries a value of that size (${etcdInfo.note}; etcd ${etcdInfo.version}). ` +
       "Rounds interleave the three systems in rotating order with a short random pause between triggers. Per round " +
       "the coordinator notes when it sends the trigger (RotateSecret over the unix socket / Publish / Put) and when " +
@@ -307,7 +311,7 @@ async function runN(ctx: Ctx, n: number): Promise<NResult> {
               system,
               target,
               streams: share(
-                names.map((name, k) => ({ name, token: tokens[k] })),
+                names.map((name, k) => ({ name, token: tokens[k], index: k })),
                 i,
               ),
               ...extra,
