@@ -134,6 +134,39 @@ describe("WatchEnv", () => {
     }
   });
 
+  test("a global change fans out to VMs of different views, interleaved: each gets its own", async () => {
+    // Store order alternates group member / plain / VM-scoped secret, so consecutive VMs of a
+    // fan-out never share a view: a frame meant for one view must never reach another.
+    const own: Record<string, string> = {};
+    const ws: { name: string; kind: number; w: ReturnType<typeof watch> }[] = [];
+    for (let i = 0; i < 9; i++) {
+      const name = `wi${i}`;
+      const vm = await d.client.access.createVm({ name, groups: i % 3 === 0 ? ["ml"] : [] });
+      if (i % 3 === 2) {
+        own[name] = secretValue();
+        await d.client.secrets.createSecret({
+          name: `o-${name}`,
+          env: "VM_OWN",
+          scope: `vm:${name}`,
+          value: own[name],
+        });
+      }
+      ws.push({ name, kind: i % 3, w: watch(d.tcpClient(vm.token)) });
+    }
+    for (const { w } of ws) await w.until(() => w.snapshots().length >= 1);
+    const v = secretValue();
+    const rot = await d.client.secrets.rotateSecret({ name: "openai", value: v });
+    const hf = (await d.client.secrets.getSecretValue({ name: "hf" })).value;
+    for (const { name, kind, w } of ws) {
+      await w.until(() => w.snapshots().at(-1)?.revision === rot.revision);
+      const want: Record<string, string> = { OPENAI_API_KEY: v };
+      if (kind === 0) want.HF_TOKEN = hf;
+      if (kind === 2) want.VM_OWN = own[name] as string;
+      expect(vars(w.snapshots().at(-1))).toEqual(want);
+      w.cancel();
+    }
+  });
+
   test("heartbeats come every interval to each stream, spread over the interval", async () => {
     const vm = await d.client.access.createVm({ name: "whb" });
     const c = d.tcpClient(vm.token);

@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { invalidArgument, SecretsError } from "../errors.js";
 import type { Change } from "../store/store.js";
-import type { StoreData } from "../store/types.js";
+import type { StoreData, VmRecord } from "../store/types.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
 import type { EnvSnapshotValue, ViewEntry } from "./env.js";
@@ -160,8 +160,8 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
 
   function flush() {
     flushScheduled = false;
-    // Every VM (in the store's order), then VMs named only in `dirty`: deleted ones.
-    const batch: Iterable<string> = dirtyAll ? allThen(Object.keys(store.data.vms), dirty) : dirty;
+    const names = dirty;
+    const all = dirtyAll;
     dirty = new Set();
     dirtyAll = false;
     const data = store.data;
@@ -170,21 +170,17 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     const classes = new Map<string, ViewClass>();
     const delivered: string[] = [];
     const ownScoped = vmsWithOwnSecrets(data);
-    for (const vm of batch) {
-      const rec = data.vms[vm];
-      if (!rec) {
-        const gone = slots.get(vm);
-        if (gone) {
-          slots.delete(vm);
-          for (const w of gone.watchers) {
-            w.close(new SecretsError("not_found", `vm: vm '${vm}' was deleted`));
-          }
-        }
-        continue;
-      }
+    // Consecutive VMs mostly share a class, and streams an encoder: remembered, not looked up.
+    let lastKey = "";
+    let lastClass: ViewClass | undefined;
+    let lastEncode: unknown;
+    let lastFrame: unknown;
+
+    const visit = (rec: VmRecord) => {
+      const vm = rec.name;
       const s = slot(vm);
       let key: string;
-      if (ownScoped.has(vm)) {
+      if (ownScoped.size > 0 && ownScoped.has(vm)) {
         key = `vm:${vm}`;
       } else {
         // Group lists are replaced, never edited in place (access.ts): same array, same key.
@@ -194,26 +190,51 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         }
         key = s.classKey;
       }
-      let cls = classes.get(key);
+      let cls = key === lastKey ? lastClass : classes.get(key);
       if (!cls) {
         const view = computeView(data, vm);
         cls = { view, digest: digestOf(view), snapshot: undefined, frames: new Map() };
         classes.set(key, cls);
       }
-      if (s.digest === cls.digest) continue;
+      if (cls !== lastClass) {
+        lastKey = key;
+        lastClass = cls;
+        lastEncode = undefined;
+      }
+      if (s.digest === cls.digest) return;
       s.digest = cls.digest;
       s.info.viewRevision = revision;
-      if (s.watchers.size === 0) continue;
+      if (s.watchers.size === 0) return;
       for (const w of s.watchers) {
-        let frame = cls.frames.get(w.sink.encode);
+        const encode = w.sink.encode;
+        let frame = encode === lastEncode ? lastFrame : cls.frames.get(encode);
         if (frame === undefined) {
           cls.snapshot ??= decrypt(cls.view, revision);
-          frame = w.sink.encode(cls.snapshot);
-          cls.frames.set(w.sink.encode, frame);
+          frame = encode(cls.snapshot);
+          cls.frames.set(encode, frame);
         }
+        lastEncode = encode;
+        lastFrame = frame;
         w.push(frame);
       }
       delivered.push(vm);
+    };
+
+    // A global change: every VM, straight from the records, in the store's order.
+    if (all) for (const rec of Object.values(data.vms)) visit(rec);
+    for (const vm of names) {
+      const rec = data.vms[vm];
+      if (rec) {
+        if (!all) visit(rec);
+        continue;
+      }
+      const gone = slots.get(vm);
+      if (gone) {
+        slots.delete(vm);
+        for (const w of gone.watchers) {
+          w.close(new SecretsError("not_found", `vm: vm '${vm}' was deleted`));
+        }
+      }
     }
     if (delivered.length > 0) auditLater.push({ revision, vms: delivered });
     // Record the reads once the frames are on their way: stringifying thousands of audit
@@ -494,12 +515,4 @@ function markAffected(
     }
   }
   return all;
-}
-
-/** `first` (taken over), then the names of `rest` not in it. */
-function allThen(first: string[], rest: Set<string>): string[] {
-  if (rest.size === 0) return first;
-  const seen = new Set(first);
-  for (const v of rest) if (!seen.has(v)) first.push(v);
-  return first;
 }
