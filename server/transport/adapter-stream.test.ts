@@ -7,14 +7,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
-import {
-  credentials,
-  Metadata,
-  makeGenericClientConstructor,
-  Server,
-  ServerCredentials,
-  status,
-} from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { encodeMessage } from "../../proto/adapter.js";
 import type { WatchEnvResponse } from "../../proto/gen/vmauth/v1/env_pb.js";
@@ -22,6 +15,7 @@ import { EnvService, WatchEnvResponseSchema } from "../../proto/gen/vmauth/v1/en
 import { SecretsError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { bindService, directWrites } from "./adapter.js";
+import { serveForTest } from "./serve-for-test.js";
 
 // 64 KiB values: a few frames fill HTTP/2's flow-control window, so writes wait for drain.
 const BIG = 64 * 1024;
@@ -44,8 +38,8 @@ const heartbeat = (rev: number) => ({
   event: { case: "heartbeat" as const, value: { revision: BigInt(rev), intervalMs: 1000 } },
 });
 
-let server: Server;
-let client: InstanceType<ReturnType<typeof makeGenericClientConstructor>>;
+let served: Awaited<ReturnType<typeof serveForTest>>;
+let client: Awaited<ReturnType<typeof serveForTest>>["client"];
 
 beforeAll(async () => {
   const { definition, handlers } = bindService(
@@ -85,21 +79,11 @@ beforeAll(async () => {
       log: createLogger({ level: "silent" }),
     },
   );
-  server = new Server();
-  server.addService(definition, handlers);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  const Client = makeGenericClientConstructor(definition, "EnvService");
-  client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  served = await serveForTest(definition, handlers, "EnvService");
+  client = served.client;
 });
 
-afterAll(() => {
-  client.close();
-  server.forceShutdown();
-});
+afterAll(() => served.close());
 
 /**
  * Opens a watch; reads nothing for the first 200 ms when `stall` (back-pressure; grpc-js's

@@ -6,25 +6,19 @@
 
 import { create } from "@bufbuild/protobuf";
 import type { ServerUnaryCall, ServiceError, sendUnaryData } from "@grpc/grpc-js";
-import {
-  credentials,
-  Metadata,
-  makeGenericClientConstructor,
-  Server,
-  ServerCredentials,
-  status,
-} from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SystemService } from "../../proto/gen/vmauth/v1/system_pb.js";
 import { SecretsError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { bindService } from "./adapter.js";
+import { serveForTest } from "./serve-for-test.js";
 
 const LEAK = "sk-adapter-test-never-shown";
 const answers: Record<string, number> = {};
 const finished: string[] = [];
-let server: Server;
-let client: InstanceType<ReturnType<typeof makeGenericClientConstructor>>;
+let served: Awaited<ReturnType<typeof serveForTest>>;
+let client: Awaited<ReturnType<typeof serveForTest>>["client"];
 
 beforeAll(async () => {
   const { definition, handlers } = bindService(
@@ -60,21 +54,11 @@ beforeAll(async () => {
         cb(...args);
       });
   }
-  server = new Server();
-  server.addService(definition, handlers);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  const Client = makeGenericClientConstructor(definition, "SystemService");
-  client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  served = await serveForTest(definition, handlers, "SystemService");
+  client = served.client;
 });
 
-afterAll(() => {
-  client.close();
-  server.forceShutdown();
-});
+afterAll(() => served.close());
 
 type UnaryFn = (
   req: unknown,

@@ -1,0 +1,34 @@
+/**
+ * For the adapter's own tests: serves one bound service on 127.0.0.1 over real grpc-js and
+ * returns a generic client of it (untyped: the tests call methods by name).
+ */
+import type { ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Server,
+  ServerCredentials,
+} from "@grpc/grpc-js";
+
+export async function serveForTest(
+  definition: ServiceDefinition,
+  handlers: UntypedServiceImplementation,
+  serviceName: string,
+) {
+  const server = new Server();
+  server.addService(definition, handlers);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  const Client = makeGenericClientConstructor(definition, serviceName);
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  return {
+    client,
+    close() {
+      client.close();
+      server.forceShutdown();
+    },
+  };
+}
