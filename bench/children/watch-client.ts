@@ -15,7 +15,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { ClientDuplexStream, ClientReadableStream } from "@grpc/grpc-js";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { renderEnvironmentD, renderEnvironmentFile } from "../../client/env-render.js";
@@ -23,6 +22,7 @@ import { WatchEnvResponseSchema } from "../../proto/gen/vmauth/v1/env_pb.js";
 import { decodeWatchResponse, encodeWatchCreate, WATCH_PATH } from "../lib/etcd-codec.js";
 import { serve } from "../lib/ipc.js";
 import { nowMs } from "../lib/stats.js";
+import { varintAt } from "../lib/wire.js";
 
 type System = "secretsd" | "bare" | "etcd";
 type Mode = "recv" | "render";
@@ -72,23 +72,12 @@ const CHANNEL = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
 
-/** WatchEnvResponse{snapshot=1 EnvSnapshot{revision=2}}: the revision, or -1 (heartbeat). */
+/**
+ * WatchEnvResponse{snapshot=1 EnvSnapshot{revision=2}}: the revision, or -1 for a heartbeat
+ * (no snapshot field; a snapshot on a stream always has a revision of at least 1).
+ */
 function snapshotRevision(buf: Buffer): number {
-  const r = new BinaryReader(buf);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no === 1 && wt === WireType.LengthDelimited) {
-      const s = new BinaryReader(r.bytes());
-      while (s.pos < s.len) {
-        const [sno, swt] = s.tag();
-        if (sno === 2 && swt === WireType.Varint) return Number(s.uint64());
-        s.skip(swt, sno);
-      }
-      return 0;
-    }
-    r.skip(wt, no);
-  }
-  return -1;
+  return varintAt(buf, [1, 2]) ?? -1;
 }
 
 function atomicWrite(path: string, text: string) {

@@ -4,6 +4,7 @@
  * etcdserver/etcdserverpb/rpc.proto and mvcc/mvccpb/kv.proto.
  */
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { varintAt } from "./wire.js";
 
 export const PUT_PATH = "/etcdserverpb.KV/Put";
 export const WATCH_PATH = "/etcdserverpb.Watch/Watch";
@@ -20,13 +21,7 @@ export function encodePut(key: Uint8Array, value: Uint8Array): Buffer {
 
 /** PutResponse { ResponseHeader header = 1; } → header.revision (ResponseHeader field 3). */
 export function decodePutRevision(buf: Uint8Array): number {
-  const r = new BinaryReader(buf);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no === 1 && wt === WireType.LengthDelimited) return headerRevision(r.bytes());
-    r.skip(wt, no);
-  }
-  return 0;
+  return varintAt(buf, [1, 3]) ?? 0;
 }
 
 /** WatchRequest { oneof { WatchCreateRequest create_request = 1; } } with create_request.key = 1. */
@@ -59,39 +54,9 @@ export function decodeWatchResponse(buf: Uint8Array): WatchEvent {
     if (no === 3 && wt === WireType.Varint) out.created = r.bool();
     else if (no === 4 && wt === WireType.Varint) out.canceled = r.bool();
     else if (no === 11 && wt === WireType.LengthDelimited) {
-      const rev = eventModRevision(r.bytes());
+      const rev = varintAt(r.bytes(), [2, 3]) ?? 0;
       if (rev > out.modRevision) out.modRevision = rev;
     } else r.skip(wt, no);
   }
   return out;
-}
-
-// --- internal ---
-
-function headerRevision(buf: Uint8Array): number {
-  const r = new BinaryReader(buf);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no === 3 && wt === WireType.Varint) return Number(r.int64());
-    r.skip(wt, no);
-  }
-  return 0;
-}
-
-function eventModRevision(buf: Uint8Array): number {
-  const r = new BinaryReader(buf);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no === 2 && wt === WireType.LengthDelimited) {
-      const kv = new BinaryReader(r.bytes());
-      while (kv.pos < kv.len) {
-        const [kno, kwt] = kv.tag();
-        if (kno === 3 && kwt === WireType.Varint) return Number(kv.int64());
-        kv.skip(kwt, kno);
-      }
-      return 0;
-    }
-    r.skip(wt, no);
-  }
-  return 0;
 }
