@@ -69,10 +69,7 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         mk.key.fill(0);
         cleanups.push(() => barrier.zero());
         if (!store.data.keyring) {
-          await store.mutate((data, tx) => {
-            data.keyring = barrier.keyring;
-            tx.change({ kind: "keyring" });
-          });
+          await store.mutate((_head, tx) => tx.setKeyring(barrier.keyring));
         }
         const audit = createAuditBroker([createFileAuditDevice(join(config.dataDir, "audit.log"))]);
         cleanups.push(() => audit.close());

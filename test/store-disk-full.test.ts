@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLowdbDriver } from "../server/store/drivers/lowdb.js";
+import type { StoreView, Tx } from "../server/store/store.js";
 import { openStore } from "../server/store/store.js";
 import type { StoreData } from "../server/store/types.js";
 
@@ -34,8 +35,8 @@ if (!mounted) {
 const plain = (d: Readonly<StoreData> | undefined) => JSON.parse(JSON.stringify(d ?? null));
 const group =
   (name: string, pad = 0) =>
-  (d: StoreData) => {
-    d.groups[name] = { name, createdAt: `t${"x".repeat(pad)}` };
+  (_d: StoreView, tx: Tx) => {
+    tx.put("groups", { name, createdAt: `t${"x".repeat(pad)}` });
   };
 
 /** Fills the file system up to about `leave` free bytes. */

@@ -55,7 +55,7 @@ async function measure(r: SizeRequest): Promise<SizeResult> {
   data.keyring = barrier.keyring;
   const now = new Date().toISOString();
   const groups = ["web", "db", "batch", "edge", "ci"];
-  for (const g of groups) data.groups[g] = { name: g, createdAt: now };
+  for (const g of groups) data.groups[g] = { name: g, createdAt: now, modRevision: 0 };
   for (let i = 0; i < 50; i++) {
     const name = `vm-${i}`;
     const hash = barrier.hashToken(`vmat_${value(43)}`);
@@ -64,6 +64,7 @@ async function measure(r: SizeRequest): Promise<SizeResult> {
       groups: [groups[i % groups.length] as string],
       tokens: [{ id: hash.slice(0, 12), hash, createdAt: now }],
       createdAt: now,
+      modRevision: 0,
     };
   }
   for (let i = 0; i < r.secrets; i++) {
@@ -113,17 +114,16 @@ async function measure(r: SizeRequest): Promise<SizeResult> {
       const rec = d.secrets[name] as SecretRecord;
       const version = (rec.versions[rec.versions.length - 1]?.version ?? 0) + 1;
       const at = new Date().toISOString();
-      rec.versions.push({
-        version,
-        ciphertext: barrier.seal(secretAad(name, version), value()),
-        createdAt: at,
-        createdBy: "local",
-      });
-      if (rec.versions.length > 3) rec.versions.shift();
-      rec.currentVersion = version;
-      rec.updatedAt = at;
-      rec.modRevision = tx.revision;
-      tx.change({ kind: "secret", name, scopes: [rec.scope] });
+      const versions = [
+        ...rec.versions,
+        {
+          version,
+          ciphertext: barrier.seal(secretAad(name, version), value()),
+          createdAt: at,
+          createdBy: "local",
+        },
+      ].slice(-3);
+      tx.put("secrets", { ...rec, versions, currentVersion: version, updatedAt: at });
     });
   const bareFile = join(r.dir, "bare.json");
   const bareTmp = join(r.dir, ".bare.json.tmp");

@@ -4,7 +4,8 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { alreadyExists, failedPrecondition, notFound, unauthenticated } from "../errors.js";
-import type { StoreData, TokenRecord, VmRecord } from "../store/types.js";
+import type { StoreView } from "../store/store.js";
+import type { TokenRecord, VmRecord } from "../store/types.js";
 import type { Caller } from "./caller.js";
 import type { Actor, Deps } from "./context.js";
 import { audited } from "./shared.js";
@@ -49,18 +50,14 @@ export function createAccessService(deps: Deps) {
         const vm = await store.mutate((data, tx) => {
           if (data.vms[name]) throw alreadyExists("name", `vm '${name}' already exists`);
           for (const g of groups) if (!data.groups[g]) throw notFound("group", g, "groups");
-          const rec: VmRecord = {
+          return tx.put("vms", {
             name,
             groups: groups.sort(),
             tokens: [record],
             createdAt: record.createdAt,
-            modRevision: tx.revision,
-          };
-          data.vms[name] = rec;
-          tx.change({ kind: "vm", vm: name });
-          return rec;
+          });
         });
-        return { vm, token, revision: store.data.revision };
+        return { vm, token, revision: vm.modRevision };
       });
     },
 
@@ -79,10 +76,7 @@ export function createAccessService(deps: Deps) {
           const next = new Set(vm.groups);
           for (const g of add) next.add(g);
           for (const g of remove) next.delete(g);
-          vm.groups = [...next].sort();
-          vm.modRevision = tx.revision;
-          tx.change({ kind: "vm", vm: name });
-          return vm;
+          return tx.put("vms", { ...vm, groups: [...next].sort() });
         });
       });
     },
@@ -93,9 +87,7 @@ export function createAccessService(deps: Deps) {
         return store.mutate((data, tx) => {
           getVm(data, name);
           refuseIfScoped(data, `vm:${name}`);
-          delete data.vms[name];
-          tx.change({ kind: "vm", vm: name });
-          tx.change({ kind: "token", vm: name });
+          tx.delete("vms", name);
           return { revision: tx.revision };
         });
       });
@@ -107,9 +99,7 @@ export function createAccessService(deps: Deps) {
         const { token, record } = issue(VM_TOKEN_PREFIX);
         await store.mutate((data, tx) => {
           const vm = getVm(data, name);
-          vm.tokens = keepExisting ? [...vm.tokens, record] : [record];
-          vm.modRevision = tx.revision;
-          tx.change({ kind: "token", vm: name });
+          tx.put("vms", { ...vm, tokens: keepExisting ? [...vm.tokens, record] : [record] });
         });
         return { token };
       });
@@ -120,11 +110,8 @@ export function createAccessService(deps: Deps) {
         const name = checkNodeName("name", "vm", nameIn);
         const revoked = await store.mutate((data, tx) => {
           const vm = getVm(data, name);
-          const n = vm.tokens.length;
-          vm.tokens = [];
-          vm.modRevision = tx.revision;
-          tx.change({ kind: "token", vm: name });
-          return n;
+          tx.put("vms", { ...vm, tokens: [] });
+          return vm.tokens.length;
         });
         note({ detail: `revoked ${revoked}` });
         return { revoked };
@@ -136,10 +123,7 @@ export function createAccessService(deps: Deps) {
         const name = checkNodeName("name", "group", nameIn);
         return store.mutate((data, tx) => {
           if (data.groups[name]) throw alreadyExists("name", `group '${name}' already exists`);
-          const rec = { name, createdAt: new Date().toISOString() };
-          data.groups[name] = rec;
-          tx.change({ kind: "group", group: name, vms: [] });
-          return rec;
+          return tx.put("groups", { name, createdAt: new Date().toISOString() });
         });
       });
     },
@@ -164,16 +148,12 @@ export function createAccessService(deps: Deps) {
         return store.mutate((data, tx) => {
           if (!data.groups[name]) throw notFound("group", name, "name");
           refuseIfScoped(data, `group:${name}`);
-          const members: string[] = [];
           for (const vm of Object.values(data.vms)) {
             if (vm.groups.includes(name)) {
-              vm.groups = vm.groups.filter((g) => g !== name);
-              vm.modRevision = tx.revision;
-              members.push(vm.name);
+              tx.put("vms", { ...vm, groups: vm.groups.filter((g) => g !== name) });
             }
           }
-          delete data.groups[name];
-          tx.change({ kind: "group", group: name, vms: members });
+          tx.delete("groups", name);
         });
       });
     },
@@ -186,9 +166,7 @@ export function createAccessService(deps: Deps) {
           if (data.adminTokens[name]) {
             throw alreadyExists("name", `admin token '${name}' already exists`);
           }
-          data.adminTokens[name] = { ...record, name };
-          tx.change({ kind: "token" });
-          return data.adminTokens[name];
+          return tx.put("adminTokens", { ...record, name });
         });
         return { record: rec, token };
       });
@@ -203,8 +181,7 @@ export function createAccessService(deps: Deps) {
         const name = checkNodeName("name", "admin token", nameIn);
         await store.mutate((data, tx) => {
           if (!data.adminTokens[name]) throw notFound("admin token", name, "name");
-          delete data.adminTokens[name];
-          tx.change({ kind: "token" });
+          tx.delete("adminTokens", name);
         });
       });
     },
@@ -229,13 +206,13 @@ export type AccessService = ReturnType<typeof createAccessService>;
 
 // --- internal ---
 
-function getVm(data: Readonly<StoreData>, name: string): VmRecord {
+function getVm(data: StoreView, name: string): VmRecord {
   const vm = data.vms[name];
   if (!vm) throw notFound("vm", name, "name");
   return vm;
 }
 
-function refuseIfScoped(data: Readonly<StoreData>, scope: string) {
+function refuseIfScoped(data: StoreView, scope: string) {
   const scoped = Object.values(data.secrets).filter((s) => s.scope === scope);
   if (scoped.length > 0) {
     const names = scoped.map((s) => s.name).slice(0, 5);

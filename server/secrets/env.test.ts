@@ -20,8 +20,8 @@ const secret = (name: string, env: string, scope: string): SecretRecord => ({
 
 describe("computeView", () => {
   const data: StoreData = emptyStore();
-  data.vms.a = { name: "a", groups: ["g1", "g2"], tokens: [], createdAt: "t" };
-  data.vms.b = { name: "b", groups: [], tokens: [], createdAt: "t" };
+  data.vms.a = { name: "a", groups: ["g1", "g2"], tokens: [], createdAt: "t", modRevision: 1 };
+  data.vms.b = { name: "b", groups: [], tokens: [], createdAt: "t", modRevision: 1 };
   for (const s of [
     secret("k-global", "K", "global"),
     secret("k-g2", "K", "group:g2"),

@@ -3,7 +3,8 @@
  * validates fully before it changes anything, commits durably, and audits its result.
  */
 import { alreadyExists, invalidArgument, notFound } from "../errors.js";
-import type { SecretRecord, SecretVersionRecord, StoreData } from "../store/types.js";
+import type { StoreView } from "../store/store.js";
+import type { SecretRecord, SecretVersionRecord } from "../store/types.js";
 import { actorOf } from "./caller.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
@@ -62,7 +63,7 @@ export function createSecretService(deps: Deps) {
           checkScopeExists(data, scope);
           checkEnvFree(data, env, formatScope(scope), name);
           const now = new Date().toISOString();
-          const rec: SecretRecord = {
+          return tx.put("secrets", {
             name,
             env,
             scope: formatScope(scope),
@@ -74,11 +75,7 @@ export function createSecretService(deps: Deps) {
             versions: [newVersion(name, 1, value, actor, now)],
             createdAt: now,
             updatedAt: now,
-            modRevision: tx.revision,
-          };
-          data.secrets[name] = rec;
-          tx.change({ kind: "secret", name, scopes: [rec.scope] });
-          return rec;
+          });
         });
         return { record, revision: record.modRevision, version: 1 };
       });
@@ -99,15 +96,14 @@ export function createSecretService(deps: Deps) {
           const nextScope = scope ? formatScope(scope) : rec.scope;
           if (scope) checkScopeExists(data, scope);
           checkEnvFree(data, env ?? rec.env, nextScope, name);
-          const oldScope = rec.scope;
-          if (env !== undefined) rec.env = env;
-          rec.scope = nextScope;
-          if (description !== undefined) rec.description = description;
-          if (labels !== undefined) rec.labels = labels;
-          rec.updatedAt = new Date().toISOString();
-          rec.modRevision = tx.revision;
-          tx.change({ kind: "secret", name, scopes: [oldScope, nextScope] });
-          return rec;
+          return tx.put("secrets", {
+            ...rec,
+            env: env ?? rec.env,
+            scope: nextScope,
+            description: description ?? rec.description,
+            labels: labels ?? rec.labels,
+            updatedAt: new Date().toISOString(),
+          });
         });
         return { record, revision: record.modRevision };
       });
@@ -140,9 +136,8 @@ export function createSecretService(deps: Deps) {
       return audited(deps, actor, "secret.delete", { secret: nameIn }, async () => {
         const name = checkSecretName("name", nameIn);
         return store.mutate((data, tx) => {
-          const rec = getSecret(data, name);
-          delete data.secrets[name];
-          tx.change({ kind: "secret", name, scopes: [rec.scope] });
+          getSecret(data, name);
+          tx.delete("secrets", name);
           return { revision: tx.revision };
         });
       });
@@ -156,13 +151,13 @@ export function createSecretService(deps: Deps) {
           const rec = getSecret(data, name);
           const version = Math.max(...rec.versions.map((v) => v.version)) + 1;
           const now = new Date().toISOString();
-          rec.versions.push(newVersion(name, version, value, actor, now));
-          rec.currentVersion = version;
-          pruneVersions(rec);
-          rec.updatedAt = now;
-          rec.modRevision = tx.revision;
-          tx.change({ kind: "secret", name, scopes: [rec.scope] });
-          return rec;
+          const versions = [...rec.versions, newVersion(name, version, value, actor, now)];
+          return tx.put("secrets", {
+            ...rec,
+            versions: pruneVersions(versions, version),
+            currentVersion: version,
+            updatedAt: now,
+          });
         });
         note({ version: record.currentVersion });
         return { record, revision: record.modRevision };
@@ -184,11 +179,11 @@ export function createSecretService(deps: Deps) {
         const record = await store.mutate((data, tx) => {
           const rec = getSecret(data, name);
           findVersion(rec, version);
-          rec.currentVersion = version;
-          rec.updatedAt = new Date().toISOString();
-          rec.modRevision = tx.revision;
-          tx.change({ kind: "secret", name, scopes: [rec.scope] });
-          return rec;
+          return tx.put("secrets", {
+            ...rec,
+            currentVersion: version,
+            updatedAt: new Date().toISOString(),
+          });
         });
         return { record, revision: record.modRevision };
       });
@@ -209,7 +204,7 @@ export type SecretService = ReturnType<typeof createSecretService>;
 
 // --- internal ---
 
-function getSecret(data: Readonly<StoreData>, name: string): SecretRecord {
+function getSecret(data: StoreView, name: string): SecretRecord {
   const rec = data.secrets[name];
   if (!rec) throw notFound("secret", name, "name");
   return rec;
@@ -221,14 +216,14 @@ function findVersion(rec: SecretRecord, version: number): SecretVersionRecord {
   return v;
 }
 
-function checkScopeExists(data: Readonly<StoreData>, scope: Scope) {
+function checkScopeExists(data: StoreView, scope: Scope) {
   if (scope.kind === "group" && !data.groups[scope.name])
     throw notFound("group", scope.name, "scope");
   if (scope.kind === "vm" && !data.vms[scope.name]) throw notFound("vm", scope.name, "scope");
 }
 
 /** Two secrets may not give the same env var at the same scope: which would win? */
-function checkEnvFree(data: Readonly<StoreData>, env: string, scope: string, self: string) {
+function checkEnvFree(data: StoreView, env: string, scope: string, self: string) {
   for (const s of Object.values(data.secrets)) {
     if (s.name !== self && s.env === env && s.scope === scope) {
       throw alreadyExists(
@@ -239,9 +234,11 @@ function checkEnvFree(data: Readonly<StoreData>, env: string, scope: string, sel
   }
 }
 
-function pruneVersions(rec: SecretRecord) {
-  while (rec.versions.length > MAX_VERSIONS) {
-    const idx = rec.versions.findIndex((v) => v.version !== rec.currentVersion);
-    rec.versions.splice(idx, 1);
+/** At most MAX_VERSIONS versions: the oldest that is not `current` goes first. */
+function pruneVersions(versions: SecretVersionRecord[], current: number): SecretVersionRecord[] {
+  while (versions.length > MAX_VERSIONS) {
+    const idx = versions.findIndex((v) => v.version !== current);
+    versions.splice(idx, 1);
   }
+  return versions;
 }

@@ -37,9 +37,8 @@ export function createSystemService(deps: Deps & { dataDir: string; startedAt: D
         try {
           await stageMasterKey(deps.dataDir, key);
           const keyring = barrier.rewrap(key);
-          const revision = await store.mutate((data, tx) => {
-            data.keyring = keyring;
-            tx.change({ kind: "keyring" });
+          const revision = await store.mutate((_head, tx) => {
+            tx.setKeyring(keyring);
             return tx.revision;
           });
           await commitMasterKey(deps.dataDir);

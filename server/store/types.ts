@@ -47,12 +47,15 @@ export interface SecretRecord {
   versions: SecretVersionRecord[];
   createdAt: string;
   updatedAt: string;
+  /** Store revision of the last put of this record (stamped by the store). */
   modRevision: number;
 }
 
 export interface GroupRecord {
   name: string;
   createdAt: string;
+  /** Store revision of the last put of this record (stamped by the store). */
+  modRevision: number;
 }
 
 export interface TokenRecord {
@@ -67,12 +70,14 @@ export interface VmRecord {
   groups: string[];
   tokens: TokenRecord[];
   createdAt: string;
-  /** Store revision of the last change to this record; every change bumps it. */
-  modRevision?: number;
+  /** Store revision of the last put of this record (stamped by the store). */
+  modRevision: number;
 }
 
 export interface AdminTokenRecord extends TokenRecord {
   name: string;
+  /** Store revision of the last put of this record (stamped by the store). */
+  modRevision: number;
 }
 
 /** What a mutation changed: for watchers (which views it may touch) and drivers. */
@@ -80,7 +85,7 @@ export type Change =
   | { kind: "secret"; name: string; scopes: string[] }
   | { kind: "vm"; vm: string }
   | { kind: "group"; group: string; vms: string[] }
-  | { kind: "token"; vm?: string }
+  | { kind: "token"; vm?: string; admin?: string }
   | { kind: "keyring" };
 
 /** A driver loads and durably saves the whole document. */

@@ -7,6 +7,7 @@ import { createBarrier, newMasterKey } from "../../barrier/barrier.js";
 import { createLogger } from "../../logger.js";
 import { createAccessService } from "../../secrets/access.js";
 import { createSecretService } from "../../secrets/secrets.js";
+import type { StoreView, Tx } from "../store.js";
 import { openStore } from "../store.js";
 import type { StoreData } from "../types.js";
 import { emptyStore } from "../types.js";
@@ -62,8 +63,7 @@ async function everyKindOfChange(
   await check();
   // A keyring change (what rekey commits) is journaled whole.
   await store.mutate((d, tx) => {
-    d.keyring = { ...(d.keyring as NonNullable<StoreData["keyring"]>), masterKeyId: "rekeyed" };
-    tx.change({ kind: "keyring" });
+    tx.setKeyring({ ...(d.keyring as NonNullable<StoreData["keyring"]>), masterKeyId: "rekeyed" });
   });
   await check();
   await secrets.remove(actor, "s4");
@@ -95,8 +95,8 @@ describe("lowdb driver with its journal", () => {
   };
   /** What a second process would load from disk right now. */
   const onDisk = (file: string) => createLowdbDriver({ file }).load();
-  const group = (name: string) => (d: StoreData) => {
-    d.groups[name] = { name, createdAt: "t" };
+  const group = (name: string) => (_d: StoreView, tx: Tx) => {
+    tx.put("groups", { name, createdAt: "t" });
   };
   /** A store of groups a, b, c, closed (so compacted), with its journal from before put back. */
   const withStaleJournal = async () => {
@@ -128,15 +128,9 @@ describe("lowdb driver with its journal", () => {
   test("a rotation appends about one record, not the document", async () => {
     const { file, wal } = await scratch();
     const store = await openStore(createLowdbDriver({ file }));
-    await store.mutate((d) => {
+    await store.mutate((_d, tx) => {
       for (let i = 0; i < 2000; i++) {
-        d.vms[`vm${i}`] = {
-          name: `vm${i}`,
-          groups: [],
-          tokens: [],
-          createdAt: "t",
-          modRevision: 1,
-        };
+        tx.put("vms", { name: `vm${i}`, groups: [], tokens: [], createdAt: "t" });
       }
     });
     const snapshot = (await stat(file)).size;
@@ -151,9 +145,8 @@ describe("lowdb driver with its journal", () => {
     const { file, wal } = await scratch();
     const store = await openStore(createLowdbDriver({ file, compactAt: 1 }));
     const vm = (name: string) =>
-      store.mutate((d, tx) => {
-        d.vms[name] = { name, groups: [], tokens: [], createdAt: "t", modRevision: tx.revision };
-        tx.change({ kind: "vm", vm: name });
+      store.mutate((_d, tx) => {
+        tx.put("vms", { name, groups: [], tokens: [], createdAt: "t" });
       });
     await vm("first");
     const snapshots = new Set<number>();
@@ -200,7 +193,7 @@ describe("lowdb driver with its journal", () => {
     const { file, wal } = await withStaleJournal();
     const fresh = emptyStore();
     fresh.revision = 1;
-    fresh.groups.only = { name: "only", createdAt: "t" };
+    fresh.groups.only = { name: "only", createdAt: "t", modRevision: 1 };
     await createLowdbDriver({ file }).save(fresh);
     expect((await stat(wal)).size).toBe(0);
     expect(Object.keys((await onDisk(file))?.groups ?? {})).toEqual(["only"]);
