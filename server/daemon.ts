@@ -14,11 +14,14 @@ import type { ServerConfig } from "./config.js";
 import { lockDataDir } from "./lock.js";
 import type { Logger } from "./logger.js";
 import { createAccessService } from "./secrets/access.js";
+import type { DamageRegistry } from "./secrets/damage.js";
+import { createDamageRegistry } from "./secrets/damage.js";
 import { createEnvService } from "./secrets/env.js";
 import { createSecretService } from "./secrets/secrets.js";
 import { createSystemService } from "./secrets/system.js";
 import { createWatchHub } from "./secrets/watch.js";
 import { createLowdbDriver } from "./store/drivers/lowdb.js";
+import type { Store } from "./store/store.js";
 import { openStore } from "./store/store.js";
 import { createTransport } from "./transport/server.js";
 
@@ -71,15 +74,22 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         if (!store.data.keyring) {
           await store.mutate((_head, tx) => tx.setKeyring(barrier.keyring));
         }
+        const damage = createDamageRegistry(barrier);
+        checkCiphertexts(store, damage, log);
         const audit = createAuditBroker([createFileAuditDevice(join(config.dataDir, "audit.log"))]);
         cleanups.push(() => audit.close());
-        const deps = { store, barrier, audit, log };
+        const deps = { store, barrier, audit, log, damage };
         const hub = createWatchHub({ ...deps, heartbeatMs: config.heartbeatMs });
         const transport = createTransport({
           secrets: createSecretService(deps),
           access: createAccessService(deps),
           env: createEnvService(deps),
-          system: createSystemService({ ...deps, dataDir: config.dataDir, startedAt: new Date() }),
+          system: createSystemService({
+            ...deps,
+            dataDir: config.dataDir,
+            startedAt: new Date(),
+            storeWarnings: [],
+          }),
           hub,
           audit,
           log,
@@ -127,4 +137,21 @@ async function prepareDataDir(dir: string, log: Logger) {
     log.warn("data dir was accessible to group or others; setting mode 0700", { dataDir: dir });
     await chmod(dir, 0o700);
   }
+}
+
+/**
+ * Opens every stored ciphertext once (XChaCha20-Poly1305: a few µs each) so that damage is
+ * named at start, not found by the first VM that needs it. A damaged secret does not stop
+ * the daemon: it is logged here, shown by `status` and `vm list`, and the views that need it
+ * fail with FAILED_PRECONDITION naming it.
+ */
+function checkCiphertexts(store: Store, damage: DamageRegistry, log: Logger) {
+  const { damaged, checked, ms } = damage.verifyAll(store.data);
+  for (const d of damaged) {
+    log.error("damaged secret: its stored ciphertext does not decrypt", {
+      secret: d.secret,
+      version: d.version,
+    });
+  }
+  log.info("ciphertexts checked", { checked, damaged: damaged.length, ms: Math.round(ms) });
 }

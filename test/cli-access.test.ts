@@ -120,6 +120,8 @@ describe("vms", () => {
         "clientVersion",
         "lastRestartedUnits",
         "lastError",
+        "diverged",
+        "damagedSecrets",
       ].sort(),
     );
   });

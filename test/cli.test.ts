@@ -251,6 +251,8 @@ describe("status, rekey, audit", () => {
         "dataDir",
         "masterKeyId",
         "caller",
+        "damagedSecrets",
+        "storeWarnings",
       ].sort(),
     );
     expect(s).toMatchObject({

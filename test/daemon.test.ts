@@ -155,9 +155,10 @@ describe("secretsd daemon", () => {
     for (const n of acked) expect(names.has(n)).toBe(true);
   });
 
-  test("a ciphertext moved to another slot fails to decrypt", async () => {
+  test("a ciphertext moved to another slot fails to decrypt, naming the secret", async () => {
     const d = await daemon();
-    await d.client.secrets.createSecret({ name: "a", value: secretValue() });
+    const a = secretValue();
+    await d.client.secrets.createSecret({ name: "a", value: a });
     await d.client.secrets.createSecret({ name: "b", value: secretValue() });
     await d.stop();
     const file = join(d.dataDir, "store.json");
@@ -166,8 +167,10 @@ describe("secretsd daemon", () => {
     await writeFile(file, JSON.stringify(data));
     await d.restart();
     await expect(d.client.secrets.getSecretValue({ name: "b" })).rejects.toMatchObject({
-      code: "internal",
+      code: "failed_precondition",
+      message: expect.stringContaining("secret 'b' version 1 is damaged"),
     });
+    expect((await d.client.secrets.getSecretValue({ name: "a" })).value).toBe(a);
   });
 
   test("health is SERVING, reflection lists the API", async () => {

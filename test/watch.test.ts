@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { VmAuthClient } from "../client/index.js";
 import type { WatchEnvResponse } from "../proto/gen/vmauth/v1/env_pb.js";
+import { MAX_STREAMS_PER_VM } from "../server/secrets/watch.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import { secretValue } from "./helpers/values.js";
@@ -110,12 +111,13 @@ describe("WatchEnv", () => {
   });
 
   test("a fan-out to 330 streams: each gets every change in order, once, ending at the last", async () => {
+    // 66 VMs × 5 streams: a VM may hold at most MAX_STREAMS_PER_VM streams (issue #8).
     const vms = await Promise.all(
-      ["wf1", "wf2", "wf3"].map((name) => d.client.access.createVm({ name })),
+      Array.from({ length: 66 }, (_, i) => d.client.access.createVm({ name: `wf${i}` })),
     );
     const ws = vms.flatMap((vm) => {
       const c = d.tcpClient(vm.token);
-      return Array.from({ length: 110 }, () => watch(c));
+      return Array.from({ length: 5 }, () => watch(c));
     });
     for (const w of ws) await w.until(() => w.snapshots().length === 1);
     let lastRev = 0n;
@@ -168,9 +170,13 @@ describe("WatchEnv", () => {
   });
 
   test("heartbeats come every interval to each stream, spread over the interval", async () => {
-    const vm = await d.client.access.createVm({ name: "whb" });
-    const c = d.tcpClient(vm.token);
-    const ws = Array.from({ length: 48 }, () => watch(c));
+    // 6 VMs × 8 streams (the per-VM cap).
+    const ws = [];
+    for (let i = 0; i < 6; i++) {
+      const vm = await d.client.access.createVm({ name: `whb${i}` });
+      const c = d.tcpClient(vm.token);
+      for (let k = 0; k < MAX_STREAMS_PER_VM; k++) ws.push(watch(c));
+    }
     const seen = ws.map(() => [] as number[]);
     ws.forEach((w, i) => {
       // Arrival times of heartbeats after the first (which every stream gets on opening).
@@ -279,7 +285,7 @@ describe("WatchEnv", () => {
   test("bad acks are refused, naming the field", async () => {
     const vm = await d.client.access.createVm({ name: "wbad" });
     const c = d.tcpClient(vm.token);
-    await expect(c.env.ackEnv({ revision: 1n << 40n })).rejects.toMatchObject({
+    await expect(c.env.ackEnv({ revision: 1n << 60n })).rejects.toMatchObject({
       code: "invalid_argument",
       field: "revision",
     });
@@ -297,4 +303,106 @@ describe("WatchEnv", () => {
       code: "permission_denied",
     });
   });
+
+  test("a shim ahead of the store gets a fresh snapshot and shows diverged until it acks one", async () => {
+    const vm = await d.client.access.createVm({ name: "wahead" });
+    const c = d.tcpClient(vm.token);
+    const first = watch(c);
+    await first.until(() => first.snapshots().length === 1);
+    const head = first.snapshots()[0];
+    const digest = head && "digest" in head ? head.digest : "";
+    expect(digest).not.toBe("");
+    first.cancel();
+    // Its cursor names a revision this store never had, with the current digest: a store
+    // restored from a backup, or one that lost what the shim applied.
+    const w = watch(c, { sinceRevision: 1n << 40n, appliedDigest: digest });
+    await w.until(() => w.snapshots().length === 1);
+    const snap = w.snapshots()[0];
+    const status = await d.client.system.getStatus({});
+    expect(snap?.revision).toBe(status.revision);
+    const listed = async () =>
+      (await d.client.access.listVms({})).vms.find((v) => v.name === "wahead");
+    expect((await listed())?.diverged).toBe(true);
+    expect((await listed())?.appliedRevision).toBeLessThanOrEqual(status.revision);
+    await c.env.ackEnv({ revision: snap?.revision ?? 0n });
+    expect(await listed()).toMatchObject({
+      diverged: false,
+      behind: false,
+      appliedRevision: snap?.revision,
+    });
+    w.cancel();
+  });
+
+  test("an ack ahead of the store resyncs the VM's streams and shows it diverged", async () => {
+    const vm = await d.client.access.createVm({ name: "wacka" });
+    const c = d.tcpClient(vm.token);
+    const w = watch(c);
+    await w.until(() => w.snapshots().length === 1);
+    await c.env.ackEnv({ revision: w.snapshots()[0]?.revision ?? 0n });
+    await c.env.ackEnv({ revision: (w.snapshots()[0]?.revision ?? 0n) + 1000n });
+    await w.until(() => w.snapshots().length === 2);
+    const listed = async () =>
+      (await d.client.access.listVms({})).vms.find((v) => v.name === "wacka");
+    expect((await listed())?.diverged).toBe(true);
+    await c.env.ackEnv({ revision: w.snapshots()[1]?.revision ?? 0n });
+    expect((await listed())?.diverged).toBe(false);
+    w.cancel();
+  });
+
+  test("a VM holds at most MAX_STREAMS_PER_VM streams: a new one closes the oldest", async () => {
+    const vm = await d.client.access.createVm({ name: "wcap" });
+    const other = await d.client.access.createVm({ name: "wcap-other" });
+    const c = d.tcpClient(vm.token);
+    const ws = [];
+    for (let i = 0; i <= MAX_STREAMS_PER_VM; i++) {
+      const w = watch(c);
+      await w.until(() => w.snapshots().length === 1);
+      ws.push(w);
+    }
+    const err = await ws[0]?.done;
+    expect(err).toMatchObject({ code: "resource_exhausted" });
+    expect(String((err as Error).message)).toContain(`more than ${MAX_STREAMS_PER_VM}`);
+    // The rest, and another VM, are served.
+    const o = watch(d.tcpClient(other.token));
+    await o.until(() => o.snapshots().length === 1);
+    const v = secretValue();
+    const r = await d.client.secrets.rotateSecret({ name: "openai", value: v });
+    for (const w of [...ws.slice(1), o]) {
+      await w.until(() => w.snapshots().at(-1)?.revision === r.revision);
+    }
+    for (const w of [...ws, o]) w.cancel();
+  });
+
+  test("revoking an admin token ends the WatchEnv streams it opened", async () => {
+    await d.client.access.createVm({ name: "wadmin" });
+    const t = await d.client.access.createAdminToken({ name: "watcher" });
+    const ww = watchVm(d.tcpClient(t.token), "wadmin");
+    await ww.until(() => ww.snapshots().length === 1);
+    await d.client.access.revokeAdminToken({ name: "watcher" });
+    expect(await ww.done).toMatchObject({ code: "unauthenticated" });
+    // A new token under the same name does not bring the old stream back, and works itself.
+    const again = await d.client.access.createAdminToken({ name: "watcher" });
+    const w3 = watchVm(d.tcpClient(again.token), "wadmin");
+    await w3.until(() => w3.snapshots().length === 1);
+    w3.cancel();
+  });
 });
+
+/** A WatchEnv stream on a named VM (an admin's). */
+function watchVm(client: VmAuthClient, vm: string) {
+  const ac = new AbortController();
+  const frames: WatchEnvResponse[] = [];
+  const done = (async () => {
+    for await (const f of client.env.watchEnv({ vm }, { signal: ac.signal })) frames.push(f);
+  })().catch((err: unknown) => err);
+  const snapshots = () =>
+    frames.filter((f) => f.event.case === "snapshot").map((f) => f.event.value);
+  const until = async (pred: () => boolean, ms = 3000) => {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error("timed out waiting for frames");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { frames, snapshots, until, done, cancel: () => ac.abort() };
+}

@@ -61,6 +61,8 @@ export function vmJson(v: Vm | undefined) {
     clientVersion: v.clientVersion,
     lastRestartedUnits: [...v.lastRestartedUnits],
     lastError: v.lastError,
+    diverged: v.diverged,
+    damagedSecrets: [...v.damagedSecrets],
   };
 }
 
@@ -112,5 +114,7 @@ export function statusJson(s: GetStatusResponse, target: string) {
     dataDir: s.dataDir,
     masterKeyId: s.masterKeyId,
     caller: s.caller,
+    damagedSecrets: [...s.damagedSecrets],
+    storeWarnings: [...s.storeWarnings],
   };
 }

@@ -3,6 +3,7 @@ import type { Barrier } from "../barrier/barrier.js";
 import type { Logger } from "../logger.js";
 import type { Store } from "../store/store.js";
 import type { Caller } from "./caller.js";
+import type { DamageRegistry } from "./damage.js";
 
 /** What every use case depends on; main.ts builds it. */
 export interface Deps {
@@ -10,6 +11,8 @@ export interface Deps {
   readonly barrier: Barrier;
   readonly audit: AuditBroker;
   readonly log: Logger;
+  /** Ciphertexts known to be damaged: named, never fatal. */
+  readonly damage: DamageRegistry;
 }
 
 /** Who asked, for authorization, audit and `created_by`. */

@@ -6,7 +6,8 @@
 
 import type { ParsedBlob } from "../barrier/barrier.js";
 import { invalidArgument, notFound, permissionDenied } from "../errors.js";
-import type { SecretRecord, StoreData } from "../store/types.js";
+import type { StoreView } from "../store/store.js";
+import type { SecretRecord, SecretVersionRecord } from "../store/types.js";
 import type { Caller } from "./caller.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
@@ -35,7 +36,7 @@ export interface EnvSnapshotValue {
 }
 
 /** The view of `vm` in `data`, sorted by env var name. */
-export function computeView(data: Readonly<StoreData>, vm: string): ViewEntry[] {
+export function computeView(data: StoreView, vm: string): ViewEntry[] {
   const rec = data.vms[vm];
   if (!rec) return [];
   const groups = new Set(rec.groups);
@@ -70,12 +71,13 @@ export function createEnvService(deps: Deps) {
   // the associated data and the parsed ciphertext; never a plaintext value. Every call still
   // authenticates and decrypts; this only spares re-deriving the same plan per call.
   const plans = new Map<string, { revision: number; plan: Plan }>();
-  const planOf = (data: Readonly<StoreData>, vm: string): Plan => {
+  const planOf = (data: StoreView, vm: string): Plan => {
     const hit = plans.get(vm);
     if (hit?.revision === data.revision) return hit.plan;
     const vars = computeView(data, vm).map(({ env, secret }) => {
       const v = secret.versions.find((x) => x.version === secret.currentVersion);
       if (!v) throw notFound("version", `${secret.name}@${secret.currentVersion}`);
+      if (deps.damage.has(secret.name, v)) throw deps.damage.error(secret.name, v.version);
       return {
         name: env,
         secret: secret.name,
@@ -83,11 +85,22 @@ export function createEnvService(deps: Deps) {
         scope: secret.scope,
         aad: secretAad(secret.name, v.version),
         blob: barrier.parse(v.ciphertext),
+        record: v,
       };
     });
     const plan = { vars, detail: vars.map((v) => `${v.secret}@${v.version}`).join(",") };
     plans.set(vm, { revision: data.revision, plan });
     return plan;
+  };
+
+  /** One value; a ciphertext that fails to open is damaged: named, and never opened again. */
+  const open = (p: Plan["vars"][number]): Buffer => {
+    try {
+      return barrier.openParsed(p.aad, p.blob);
+    } catch {
+      plans.clear();
+      throw deps.damage.found(p.secret, p.record);
+    }
   };
 
   /** Decrypts the view of `vm` at the store's current revision. */
@@ -100,7 +113,7 @@ export function createEnvService(deps: Deps) {
     const plan = planOf(data, vm);
     const vars = plan.vars.map((p) => ({
       name: p.name,
-      value: barrier.openParsed(p.aad, p.blob),
+      value: open(p),
       secret: p.secret,
       version: p.version,
       scope: p.scope,
@@ -133,6 +146,7 @@ interface Plan {
     scope: string;
     aad: string;
     blob: ParsedBlob;
+    record: SecretVersionRecord;
   }[];
   detail: string;
 }

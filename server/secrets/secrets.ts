@@ -116,11 +116,14 @@ export function createSecretService(deps: Deps) {
         const version = versionIn || rec.currentVersion;
         const v = findVersion(rec, version);
         note({ version });
-        return {
-          record: rec,
-          version,
-          value: barrier.open(secretAad(name, version), v.ciphertext),
-        };
+        if (deps.damage.has(name, v)) throw deps.damage.error(name, version);
+        let value: string;
+        try {
+          value = barrier.open(secretAad(name, version), v.ciphertext);
+        } catch {
+          throw deps.damage.found(name, v);
+        }
+        return { record: rec, version, value };
       });
     },
 

@@ -6,7 +6,14 @@ import { invalidArgument } from "../errors.js";
 import type { Actor, Deps } from "./context.js";
 import { audited } from "./shared.js";
 
-export function createSystemService(deps: Deps & { dataDir: string; startedAt: Date }) {
+export interface SystemDeps extends Deps {
+  readonly dataDir: string;
+  readonly startedAt: Date;
+  /** What the store found and accepted when it was opened (torn tail, repairs). */
+  readonly storeWarnings: readonly string[];
+}
+
+export function createSystemService(deps: SystemDeps) {
   const { store, barrier } = deps;
   let rekeying = false;
 
@@ -21,6 +28,8 @@ export function createSystemService(deps: Deps & { dataDir: string; startedAt: D
         groupCount: Object.keys(data.groups).length,
         dataDir: deps.dataDir,
         masterKeyId: barrier.masterKeyId,
+        damagedSecrets: deps.damage.list(data),
+        storeWarnings: deps.storeWarnings,
       };
     },
 

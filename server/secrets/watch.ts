@@ -9,8 +9,8 @@
  */
 import { createHash } from "node:crypto";
 import { invalidArgument, SecretsError } from "../errors.js";
-import type { Change } from "../store/store.js";
-import type { StoreData, VmRecord } from "../store/types.js";
+import type { Change, StoreView } from "../store/store.js";
+import type { SecretRecord, SecretVersionRecord, VmRecord } from "../store/types.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
 import type { EnvSnapshotValue, ViewEntry } from "./env.js";
@@ -27,12 +27,23 @@ export interface PresenceInfo {
   clientVersion: string;
   lastRestartedUnits: string[];
   lastError: string;
+  /**
+   * The shim reported a revision this store does not have (it applied something the store
+   * lost, or the store was restored from a backup): a fresh snapshot was sent, and this stays
+   * set until the shim acknowledges one.
+   */
+  diverged: boolean;
 }
 
 export interface Presence {
   of(vm: string): PresenceInfo;
   connectedCount(): number;
+  /** Damaged secrets (current version) in the VM's view: its deliveries fail until healed. */
+  damagedIn(vm: string): string[];
 }
+
+/** At most this many WatchEnv streams per VM; a new one beyond it closes the oldest. */
+export const MAX_STREAMS_PER_VM = 8;
 
 /** A snapshot as sent on streams: `vm` empty, `digest` set. */
 export interface StreamSnapshot extends EnvSnapshotValue {
@@ -87,7 +98,11 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
 
   const unsubscribe = store.onCommit((_revision, changes) => {
     if (markAffected(store.data, changes, dirty)) dirtyAll = true;
-    for (const c of changes) if (c.kind === "token" && c.vm) closeRevoked(c.vm);
+    for (const c of changes) {
+      if (c.kind !== "token") continue;
+      if (c.vm) closeRevoked(c.vm);
+      if (c.admin) closeRevokedAdmin(c.admin);
+    }
     if (dirtyAll || dirty.size > 0) requestFlush();
   });
 
@@ -124,6 +139,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
           clientVersion: "",
           lastRestartedUnits: [],
           lastError: "",
+          diverged: false,
         },
         digest: undefined,
         watchers: new Set(),
@@ -135,19 +151,37 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     return s;
   }
 
+  /** Decrypts a view; FAILED_PRECONDITION naming the secret when a ciphertext is damaged. */
   function decrypt(view: ViewEntry[], revision: number): StreamSnapshot {
     const vars = view.map(({ env, secret }) => {
-      const v = secret.versions.find((x) => x.version === secret.currentVersion);
-      if (!v) throw new SecretsError("internal", `secret '${secret.name}' has no current version`);
-      return {
-        name: env,
-        value: barrier.openBytes(secretAad(secret.name, v.version), v.ciphertext),
-        secret: secret.name,
-        version: v.version,
-        scope: secret.scope,
-      };
+      const v = currentVersion(secret);
+      if (deps.damage.has(secret.name, v)) throw deps.damage.error(secret.name, v.version);
+      let value: Buffer;
+      try {
+        value = barrier.openBytes(secretAad(secret.name, v.version), v.ciphertext);
+      } catch {
+        throw deps.damage.found(secret.name, v);
+      }
+      return { name: env, value, secret: secret.name, version: v.version, scope: secret.scope };
     });
     return { vm: "", revision, vars, digest: digestOf(view) };
+  }
+
+  /** Sends the VM's current view to each of its streams, whatever they last got. */
+  function resync(vm: string) {
+    const s = slots.get(vm);
+    if (!s || s.watchers.size === 0) return;
+    const data = store.data;
+    const view = computeView(data, vm);
+    let snapshot: StreamSnapshot;
+    try {
+      snapshot = decrypt(view, data.revision);
+    } catch (err) {
+      for (const w of s.watchers) w.close(err);
+      return;
+    }
+    s.digest = snapshot.digest;
+    for (const w of s.watchers) w.push(w.sink.encode(snapshot));
   }
 
   /** Flushes right after the commit that dirtied VMs: a microtask, so every commit of one
@@ -193,7 +227,13 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       let cls = key === lastKey ? lastClass : classes.get(key);
       if (!cls) {
         const view = computeView(data, vm);
-        cls = { view, digest: digestOf(view), snapshot: undefined, frames: new Map() };
+        cls = {
+          view,
+          digest: digestOf(view),
+          snapshot: undefined,
+          error: undefined,
+          frames: new Map(),
+        };
         classes.set(key, cls);
       }
       if (cls !== lastClass) {
@@ -209,7 +249,19 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         const encode = w.sink.encode;
         let frame = encode === lastEncode ? lastFrame : cls.frames.get(encode);
         if (frame === undefined) {
-          cls.snapshot ??= decrypt(cls.view, revision);
+          if (cls.error === undefined && cls.snapshot === undefined) {
+            // A damaged secret fails the views that need it, never the fan-out (issue #8).
+            try {
+              cls.snapshot = decrypt(cls.view, revision);
+            } catch (err) {
+              cls.error = err;
+              deps.log.error("delivery failed", { vm, revision, err });
+            }
+          }
+          if (cls.error !== undefined || cls.snapshot === undefined) {
+            for (const x of [...s.watchers]) x.close(cls.error);
+            return;
+          }
           frame = encode(cls.snapshot);
           cls.frames.set(encode, frame);
         }
@@ -271,6 +323,18 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     }
   }
 
+  /** An admin token revoked (or replaced under its name) ends every stream it opened. */
+  function closeRevokedAdmin(name: string) {
+    const id = store.data.adminTokens[name]?.id;
+    for (const s of slots.values()) {
+      for (const w of s.watchers) {
+        if (w.admin !== undefined && w.admin.name === name && w.admin.id !== id) {
+          w.close(new SecretsError("unauthenticated", "authorization: token revoked"));
+        }
+      }
+    }
+  }
+
   return {
     presence: {
       of: (vm: string) => {
@@ -281,6 +345,15 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         let n = 0;
         for (const s of slots.values()) if (s.watchers.size > 0) n++;
         return n;
+      },
+      damagedIn: (vm: string) => {
+        const data = store.data;
+        const damaged = deps.damage.currentNames(data);
+        if (damaged.length === 0) return [];
+        const names = new Set(damaged);
+        return computeView(data, vm)
+          .filter((e) => names.has(e.secret.name))
+          .map((e) => e.secret.name);
       },
     } satisfies Presence,
 
@@ -303,9 +376,29 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
       const p = s.info;
       p.lastSeen = new Date();
       if (req.clientVersion) p.clientVersion = req.clientVersion;
-      if (req.sinceRevision > p.appliedRevision) p.appliedRevision = req.sinceRevision;
-      const w = new Watcher<T>(sink, req.tokenId);
+      // A shim ahead of the store holds something the store does not have: it gets a fresh
+      // snapshot whatever its digest says, and the VM shows as diverged until it acks one.
+      const ahead = req.sinceRevision > data.revision;
+      if (ahead) p.diverged = true;
+      else if (req.sinceRevision > p.appliedRevision) p.appliedRevision = req.sinceRevision;
+      const admin =
+        actor.caller.kind === "admin"
+          ? { name: actor.caller.name, id: data.adminTokens[actor.caller.name]?.id }
+          : undefined;
+      const w = new Watcher<T>(sink, req.tokenId, admin);
       const set = s.watchers;
+      if (set.size >= MAX_STREAMS_PER_VM) {
+        // The oldest goes: a shim reconnecting over a flaky network must not be locked out by
+        // its own half-dead streams, and one VM's streams cannot grow without bound.
+        const oldest = set.values().next().value;
+        oldest?.close(
+          new SecretsError(
+            "resource_exhausted",
+            `vm: more than ${MAX_STREAMS_PER_VM} WatchEnv streams for vm '${req.vm}'; the oldest was closed`,
+          ),
+        );
+        if (oldest) set.delete(oldest);
+      }
       set.add(w as Watcher<unknown>);
       const onAbort = () => w.close();
       signal.addEventListener("abort", onAbort, { once: true });
@@ -315,7 +408,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         // A heartbeat first, so that the watcher learns the interval; then the snapshot if
         // the watcher's digest is not the current one.
         w.push(sink.heartbeat(data.revision));
-        if (req.appliedDigest !== digest) {
+        if (ahead || req.appliedDigest !== digest) {
           w.push(sink.encode(decrypt(view, data.revision)));
           await deps.audit.record({
             requestId: actor.requestId,
@@ -337,11 +430,20 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
     /** Records what a shim applied. */
     async ack(actor: Actor, a: AckInput): Promise<void> {
       if (!store.data.vms[a.vm]) throw new SecretsError("not_found", `vm: vm '${a.vm}' not found`);
-      checkAck(a, store.data.revision);
+      checkAck(a);
       const p = slot(a.vm).info;
       p.lastSeen = new Date();
-      // An ack carrying an error reports a failed apply: the VM still runs what it had.
-      if (a.error === "" && a.revision > p.appliedRevision) p.appliedRevision = a.revision;
+      const ahead = a.revision > store.data.revision;
+      if (ahead) {
+        // The shim applied a revision this store never committed (or lost): send it what the
+        // store has, and show the VM as diverged until it acknowledges that.
+        p.diverged = true;
+        resync(a.vm);
+      } else if (a.error === "" && (p.diverged || a.revision > p.appliedRevision)) {
+        // An ack carrying an error reports a failed apply: the VM still runs what it had.
+        p.appliedRevision = a.revision;
+        p.diverged = false;
+      }
       p.lastRestartedUnits = a.restartedUnits;
       p.lastError = a.error;
       if (a.clientVersion) p.clientVersion = a.clientVersion;
@@ -351,7 +453,7 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         action: "env.ack",
         vm: a.vm,
         revision: a.revision,
-        result: a.error ? "error" : "ok",
+        result: ahead ? "diverged" : a.error ? "error" : "ok",
         detail: [
           a.restartedUnits.length ? `restarted ${a.restartedUnits.join(",")}` : "",
           a.omitted.length ? `omitted ${a.omitted.join(",")}` : "",
@@ -382,10 +484,10 @@ const HEARTBEAT_BUCKETS = 16;
 
 const UNIT_NAME = /^[A-Za-z0-9:_.@\\-]{1,255}$/;
 
-/** Acks come from VMs: bounded, well-formed, and never ahead of the store. */
-function checkAck(a: AckInput, current: number) {
-  if (a.revision > current) {
-    throw invalidArgument("revision", `${a.revision} is ahead of the store's revision ${current}`);
+/** Acks come from VMs: bounded and well-formed. */
+function checkAck(a: AckInput) {
+  if (!Number.isSafeInteger(a.revision) || a.revision < 0) {
+    throw invalidArgument("revision", "must be a revision number");
   }
   if (a.restartedUnits.length > 256 || !a.restartedUnits.every((u) => UNIT_NAME.test(u))) {
     throw invalidArgument("restarted_units", "must be at most 256 systemd unit names");
@@ -404,6 +506,7 @@ interface Slot {
   info: PresenceInfo;
   /** Digest of the view last sent (or known applied); undefined until known. */
   digest: string | undefined;
+  /** Open streams, oldest first. */
   watchers: Set<Watcher<unknown>>;
   /** The group list `classKey` was made from (lists are replaced, never edited in place). */
   groups: string[] | undefined;
@@ -415,6 +518,8 @@ interface ViewClass {
   view: ViewEntry[];
   digest: string;
   snapshot: StreamSnapshot | undefined;
+  /** Why the view cannot be delivered (a damaged secret), once tried. */
+  error: unknown;
   /** Encoded frame by the sink's encoder (one encoder per transport). */
   frames: Map<unknown, unknown>;
 }
@@ -433,7 +538,10 @@ class Watcher<T> {
 
   constructor(
     readonly sink: WatchSink<T>,
+    /** The VM token that opened the stream. */
     readonly tokenId: string | undefined,
+    /** The admin token that opened the stream: its name and id then. */
+    readonly admin: { name: string; id: string | undefined } | undefined = undefined,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.finish = (err) => (err === undefined ? resolve() : reject(err));
@@ -474,16 +582,30 @@ class Watcher<T> {
   }
 }
 
+/**
+ * What a shim's applied view is compared with on reconnect. It covers each value's ciphertext
+ * header and nonce (random per seal), not only names and versions: a version number that a
+ * crash let the store hand out again, or a store restored from a backup, can never match a
+ * value the shim already holds (issue #8). The nonce is public (it is stored beside the
+ * ciphertext) and says nothing about the value.
+ */
 function digestOf(view: ViewEntry[]): string {
   const h = createHash("sha256");
   for (const { env, secret } of view) {
-    h.update(`${env}\0${secret.name}\0${secret.currentVersion}\0${secret.createdAt}\n`);
+    const v = currentVersion(secret);
+    h.update(`${env}\0${secret.name}\0${v.version}\0${v.ciphertext.slice(0, 40)}\n`);
   }
   return h.digest("base64url").slice(0, 22);
 }
 
+function currentVersion(secret: SecretRecord): SecretVersionRecord {
+  const v = secret.versions.find((x) => x.version === secret.currentVersion);
+  if (!v) throw new SecretsError("internal", `secret '${secret.name}' has no current version`);
+  return v;
+}
+
 /** VMs with a VM-scoped secret; all others with the same groups share one view. */
-function vmsWithOwnSecrets(data: Readonly<StoreData>): Set<string> {
+function vmsWithOwnSecrets(data: StoreView): Set<string> {
   const out = new Set<string>();
   for (const s of Object.values(data.secrets))
     if (s.scope.startsWith("vm:")) out.add(s.scope.slice(3));
@@ -494,11 +616,7 @@ function vmsWithOwnSecrets(data: Readonly<StoreData>): Set<string> {
  * Adds the VMs whose view `changes` may touch to `out`; true when a global secret changed,
  * which touches every VM (the caller then takes them all without listing them).
  */
-function markAffected(
-  data: Readonly<StoreData>,
-  changes: readonly Change[],
-  out: Set<string>,
-): boolean {
+function markAffected(data: StoreView, changes: readonly Change[], out: Set<string>): boolean {
   let all = false;
   for (const c of changes) {
     if (c.kind === "vm") out.add(c.vm);

@@ -34,6 +34,9 @@ export default defineClientCommand({
       ["master key", s.masterKeyId],
       ["caller", s.caller],
     ];
+    // Damage is named here so an operator sees it before a VM reports it.
+    if (s.damagedSecrets.length > 0) rows.push(["damaged", s.damagedSecrets.join(", ")]);
+    for (const w of s.storeWarnings) rows.push(["store warning", w]);
     printStatus(rows);
   },
 });

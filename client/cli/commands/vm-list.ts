@@ -19,7 +19,13 @@ export default defineClientCommand({
         v.groups.join(","),
         v.connected ? "yes" : "no",
         v.appliedRevision === 0n ? "" : String(v.appliedRevision),
-        v.behind ? "yes" : "no",
+        v.damagedSecrets.length > 0
+          ? `damaged: ${v.damagedSecrets.join(",")}`
+          : v.diverged
+            ? "diverged"
+            : v.behind
+              ? "yes"
+              : "no",
         ago(v.lastSeen),
         v.clientVersion,
       ]),

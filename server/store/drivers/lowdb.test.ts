@@ -6,6 +6,7 @@ import { createAuditBroker } from "../../audit/audit.js";
 import { createBarrier, newMasterKey } from "../../barrier/barrier.js";
 import { createLogger } from "../../logger.js";
 import { createAccessService } from "../../secrets/access.js";
+import { createDamageRegistry } from "../../secrets/damage.js";
 import { createSecretService } from "../../secrets/secrets.js";
 import type { StoreView, Tx } from "../store.js";
 import { openStore } from "../store.js";
@@ -25,6 +26,7 @@ async function everyKindOfChange(
     barrier,
     audit: createAuditBroker([]),
     log: createLogger({ level: "silent" }),
+    damage: createDamageRegistry(barrier),
   };
   const secrets = createSecretService(deps);
   const access = createAccessService(deps);

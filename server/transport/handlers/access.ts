@@ -28,6 +28,8 @@ export function accessHandlers(
       clientVersion: p.clientVersion,
       lastRestartedUnits: p.lastRestartedUnits,
       lastError: p.lastError,
+      diverged: p.diverged,
+      damagedSecrets: presence.damagedIn(r.name),
     };
   };
   return {

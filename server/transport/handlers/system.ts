@@ -23,6 +23,8 @@ export function systemHandlers(
         dataDir: s.dataDir,
         masterKeyId: s.masterKeyId,
         caller: actorOf(ctx.caller),
+        damagedSecrets: s.damagedSecrets,
+        storeWarnings: [...s.storeWarnings],
       };
     },
     async rotateMasterKey(_req, ctx) {
