@@ -235,3 +235,54 @@ describe("bad input gets the right status, names the field, and changes nothing"
     );
   });
 });
+
+describe("env names that change how programs load or run are refused unless flagged", () => {
+  const s = () => d.client.secrets;
+  test.each(["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "NODE_OPTIONS", "BASH_ENV", "HOME", "_"])(
+    "%s",
+    async (env) => {
+      const name = `deny-${env.toLowerCase().replaceAll("_", "-")}x`;
+      const err = await refused(
+        () => s().createSecret({ name, env, value: secretValue() }),
+        "invalid_argument",
+        "env",
+      );
+      expect(err.message).toContain(env);
+      expect(err.message).toContain("allow_sensitive_env");
+    },
+  );
+
+  test("a name defaulted from the secret's name is checked too", async () => {
+    await refused(
+      () => s().createSecret({ name: "path", value: secretValue() }),
+      "invalid_argument",
+      "env",
+    );
+  });
+
+  test("the flag on the secret allows it, and the VM gets it; clearing the flag is refused", async () => {
+    const value = secretValue();
+    const r = await s().createSecret({
+      name: "tools-path",
+      env: "PATH",
+      scope: "vm:vm2",
+      value,
+      allowSensitiveEnv: true,
+    });
+    expect(r.secret?.allowSensitiveEnv).toBe(true);
+    const env = await d.client.env.getEnv({ vm: "vm2" });
+    expect(env.snapshot?.vars.find((v) => v.name === "PATH")?.value).toBe(value);
+    await refused(
+      () => s().updateSecret({ name: "tools-path", allowSensitiveEnv: false }),
+      "invalid_argument",
+      "allow_sensitive_env",
+    );
+    // Moving an ordinary secret onto a denied name needs the flag as well.
+    await refused(
+      () => s().updateSecret({ name: "openai", env: "NODE_OPTIONS" }),
+      "invalid_argument",
+      "env",
+    );
+    await s().deleteSecret({ name: "tools-path" });
+  });
+});

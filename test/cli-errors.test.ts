@@ -100,6 +100,16 @@ const server: Record<string, Case> = {
     code: 1,
     mention: "scope: ",
   },
+  "env var on the deny-list": {
+    args: () => ["add", "good", "--env", "LD_PRELOAD", value()],
+    code: 1,
+    mention: /^secretsctl: env: LD_PRELOAD changes how programs load or run/,
+  },
+  "env var on the deny-list, from the secret's name": {
+    args: () => ["add", "path", value()],
+    code: 1,
+    mention: "secretsctl: env: PATH",
+  },
   "invalid label key": {
     args: () => ["add", "good", "--label", "Bad Key=v", value()],
     code: 1,

@@ -32,6 +32,7 @@ export function secretJson(s: Secret | undefined) {
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
     modRevision: Number(s.modRevision),
+    allowSensitiveEnv: s.allowSensitiveEnv,
   };
 }
 

@@ -8,6 +8,7 @@ import type { SecretRecord, SecretVersionRecord } from "../store/types.js";
 import { actorOf } from "./caller.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
+import { checkEnvPolicy } from "./env-policy.js";
 import { defaultEnvName, PROVIDER_ENV } from "./presets.js";
 import { audited } from "./shared.js";
 import type { Scope } from "./validate.js";
@@ -29,6 +30,7 @@ export interface CreateSecretInput {
   provider?: string;
   description?: string;
   labels?: Record<string, string>;
+  allowSensitiveEnv?: boolean;
 }
 
 export interface UpdateSecretInput {
@@ -37,6 +39,7 @@ export interface UpdateSecretInput {
   scope?: string | undefined;
   description?: string | undefined;
   labels?: Record<string, string> | undefined;
+  allowSensitiveEnv?: boolean | undefined;
 }
 
 /** Keep at most this many versions of a secret; the oldest non-current ones go first. */
@@ -55,6 +58,8 @@ export function createSecretService(deps: Deps) {
           throw invalidArgument("provider", `unknown provider '${provider}'`);
         }
         const env = checkEnvName("env", input.env || defaultEnvName(name, provider));
+        const allowSensitiveEnv = input.allowSensitiveEnv === true;
+        checkEnvPolicy("env", env, allowSensitiveEnv);
         const scope = parseScope("scope", input.scope ?? "");
         const description = checkDescription("description", input.description ?? "");
         const labels = checkLabels("labels", input.labels ?? {});
@@ -71,6 +76,7 @@ export function createSecretService(deps: Deps) {
             provider: provider || (PROVIDER_ENV[name] ? name : ""),
             description,
             labels,
+            ...(allowSensitiveEnv ? { allowSensitiveEnv } : {}),
             currentVersion: 1,
             versions: [newVersion(name, 1, value, actor, now)],
             createdAt: now,
@@ -96,8 +102,12 @@ export function createSecretService(deps: Deps) {
           const nextScope = scope ? formatScope(scope) : rec.scope;
           if (scope) checkScopeExists(data, scope);
           checkEnvFree(data, env ?? rec.env, nextScope, name);
+          const allow = input.allowSensitiveEnv ?? rec.allowSensitiveEnv === true;
+          checkEnvPolicy(env === undefined ? "allow_sensitive_env" : "env", env ?? rec.env, allow);
+          const { allowSensitiveEnv: _old, ...base } = rec;
           return tx.put("secrets", {
-            ...rec,
+            ...base,
+            ...(allow ? { allowSensitiveEnv: true } : {}),
             env: env ?? rec.env,
             scope: nextScope,
             description: description ?? rec.description,

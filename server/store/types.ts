@@ -43,6 +43,8 @@ export interface SecretRecord {
   provider: string;
   description: string;
   labels: Record<string, string>;
+  /** Set on purpose to deliver an env var on the deny-list (env-policy.ts). */
+  allowSensitiveEnv?: boolean;
   currentVersion: number;
   versions: SecretVersionRecord[];
   createdAt: string;

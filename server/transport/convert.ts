@@ -29,6 +29,7 @@ export function toSecret(r: SecretRecord): MessageInitShape<typeof SecretSchema>
     createdAt: ts(r.createdAt),
     updatedAt: ts(r.updatedAt),
     modRevision: BigInt(r.modRevision),
+    allowSensitiveEnv: r.allowSensitiveEnv === true,
   };
 }
 

@@ -34,6 +34,10 @@ export default defineClientCommand({
     provider: { type: "string", description: "provider preset (openai, anthropic, …)" },
     description: { type: "string", description: "free text" },
     label: { type: "string", valueHint: "k=v", description: "a label; repeatable" },
+    "allow-sensitive-env": {
+      type: "boolean",
+      description: "allow an env var that changes how programs run (PATH, LD_*, NODE_OPTIONS, …)",
+    },
   },
   repeatable: ["label"],
   async run({ args, client, json, all }) {
@@ -47,6 +51,7 @@ export default defineClientCommand({
       provider: args.provider ?? "",
       description: args.description ?? "",
       labels,
+      allowSensitiveEnv: args["allow-sensitive-env"] === true,
     });
     const s = res.secret;
     if (json) printJson({ secret: secretJson(s), revision: res.revision });

@@ -37,13 +37,19 @@ export default defineClientCommand({
     },
     prefix: { type: "string", description: "prepended to each secret name, e.g. 'web.'" },
     "dry-run": { type: "boolean", description: "print what would change; change nothing" },
+    "allow-sensitive-env": {
+      type: "boolean",
+      description: "allow env vars that change how programs run (PATH, LD_*, NODE_OPTIONS, …)",
+    },
   },
   async run({ args, client, json }) {
     const entries = readEntries(args.file);
     const scope = args.scope ?? "global";
     const steps = await plan(client, entries, args.prefix ?? "", scope === "" ? "global" : scope);
     const dryRun = args["dry-run"] === true;
-    if (!dryRun) await apply(client, steps, args.scope ?? "");
+    if (!dryRun) {
+      await apply(client, steps, args.scope ?? "", args["allow-sensitive-env"] === true);
+    }
     if (json) {
       printJson({
         dryRun,
@@ -142,12 +148,29 @@ function checkEnvFree(secrets: readonly Secret[], e: DotenvEntry, scope: string)
   }
 }
 
-async function apply(client: VmAuthClient, steps: readonly Step[], scope: string): Promise<void> {
+async function apply(
+  client: VmAuthClient,
+  steps: readonly Step[],
+  scope: string,
+  allowSensitiveEnv: boolean,
+): Promise<void> {
+  let done = 0;
   for (const s of steps) {
-    if (s.action === "create") {
-      await client.secrets.createSecret({ name: s.name, value: s.value, env: s.env, scope });
-    } else if (s.action === "rotate") {
-      await client.secrets.rotateSecret({ name: s.name, value: s.value });
+    try {
+      if (s.action === "create") {
+        const { name, value, env } = s;
+        await client.secrets.createSecret({ name, value, env, scope, allowSensitiveEnv });
+      } else if (s.action === "rotate") {
+        await client.secrets.rotateSecret({ name: s.name, value: s.value });
+      }
+    } catch (err) {
+      // The server's own checks (e.g. the env deny-list) can refuse an entry the plan let
+      // through: say which line, and how much of the file is already in.
+      if (err instanceof Error) {
+        err.message = `line ${s.line}: ${s.env}: ${err.message} (${done} earlier entr${done === 1 ? "y was" : "ies were"} applied)`;
+      }
+      throw err;
     }
+    if (s.action !== "skip" && s.action !== "unchanged") done++;
   }
 }

@@ -18,6 +18,11 @@ export default defineClientCommand({
       description: "replace the labels with these; repeatable",
     },
     "clear-labels": { type: "boolean", description: "remove every label" },
+    "allow-sensitive-env": {
+      type: "boolean",
+      description:
+        "allow (or with --no-allow-sensitive-env, stop allowing) an env var that changes how programs run",
+    },
   },
   repeatable: ["label"],
   async run({ args, client, json, all }) {
@@ -30,10 +35,11 @@ export default defineClientCommand({
       args.env === undefined &&
       args.scope === undefined &&
       args.description === undefined &&
+      args["allow-sensitive-env"] === undefined &&
       !setLabels
     ) {
       throw new UsageError(
-        "nothing to update: give --env, --scope, --description, --label or --clear-labels",
+        "nothing to update: give --env, --scope, --description, --label, --clear-labels or --allow-sensitive-env",
       );
     }
     const res = await client.secrets.updateSecret({
@@ -43,6 +49,9 @@ export default defineClientCommand({
       ...(args.description === undefined ? {} : { description: args.description }),
       setLabels,
       labels: parseLabels(labelPairs),
+      ...(args["allow-sensitive-env"] === undefined
+        ? {}
+        : { allowSensitiveEnv: args["allow-sensitive-env"] }),
     });
     const s = res.secret;
     if (json) printJson({ secret: secretJson(s), revision: res.revision });

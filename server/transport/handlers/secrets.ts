@@ -14,6 +14,7 @@ export function secretHandlers(secrets: SecretService): ServiceImpl<typeof Secre
         provider: req.provider,
         description: req.description,
         labels: req.labels,
+        allowSensitiveEnv: req.allowSensitiveEnv,
       });
       return { secret: toSecret(record), revision: BigInt(revision) };
     },
@@ -24,6 +25,7 @@ export function secretHandlers(secrets: SecretService): ServiceImpl<typeof Secre
         scope: req.scope,
         description: req.description,
         labels: req.setLabels ? req.labels : undefined,
+        allowSensitiveEnv: req.allowSensitiveEnv,
       });
       return { secret: toSecret(record), revision: BigInt(revision) };
     },
