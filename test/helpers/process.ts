@@ -16,10 +16,15 @@ export interface DaemonProcess {
 }
 
 /** Starts secretsd; resolves once it prints its listening line, rejects if it exits first. */
-export function spawnDaemon(dataDir: string, args: string[] = []): Promise<DaemonProcess> {
+export function spawnDaemon(
+  dataDir: string,
+  args: string[] = [],
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): Promise<DaemonProcess> {
   if (!existsSync(SECRETSD)) throw new Error(`${SECRETSD} is missing: run npm run build`);
   const child = spawn(process.execPath, [SECRETSD, "--data-dir", dataDir, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    ...(opts.env ? { env: opts.env } : {}),
   });
   let stderr = "";
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
