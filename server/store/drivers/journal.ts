@@ -3,16 +3,17 @@
  * the previous save. A save that rotates one secret appends that secret's record (~1 KB) and
  * an fdatasync instead of rewriting and fsyncing the whole document (1.2 MB with 5,000 VMs),
  * so the cost of a commit follows the size of the change, not of the store (etcd's WAL, for
- * the same reason). The snapshot (the lowdb JSON file) is rewritten from time to time and the
- * journal emptied; see lowdb.ts.
+ * the same reason). The snapshot (store.json, snapshot.ts) is rewritten from time to time and
+ * a new journal started; see lowdb.ts.
  *
- * A line is `<checksum> <json>\n`, the checksum being the first 16 hex digits of the SHA-256
- * of the JSON. A line is written by one save and fsynced before the next is appended, so only
- * the last line can be torn by a crash; it was never acknowledged, and is dropped on load. A
- * bad line followed by good ones is damage, not a torn write, and refuses to load.
+ * Every line is `<checksum> <json>\n`, the checksum being the first 16 hex digits of the
+ * SHA-256 of the JSON. The first line is a header naming the journal's id and the snapshot
+ * revision it follows (`{"journal":"<id>","after":<rev>}`); the snapshot names the same id,
+ * so a journal that belongs to another snapshot is told apart. Each later line is an entry
+ * (`{"rev":…,"set":{…},"top":{…}}`). A line is written by one save and fdatasynced before
+ * the next is appended, so only the last line can be torn by a crash (journal-scan.ts).
  */
-import { createHash } from "node:crypto";
-import { SecretsError } from "../../errors.js";
+import { createHash, randomBytes } from "node:crypto";
 import type { StoreData } from "../types.js";
 
 /**
@@ -25,15 +26,6 @@ type Section = (typeof BY_RECORD)[number];
 
 /** Names that may have been added since the last save, from the mutations' reported changes. */
 export type Added = Record<Section, Iterable<string>>;
-
-/** One journal entry: the revision it brings the document to, and what changed. */
-interface Entry {
-  rev: number;
-  /** Changed or added records by section and name; null for a removed one. */
-  set: Partial<Record<Section, Record<string, unknown>>>;
-  /** Other top-level keys whose value changed, whole. */
-  top?: Record<string, unknown>;
-}
 
 interface Mark {
   obj: object;
@@ -76,7 +68,7 @@ export class JournalBaseline {
    * called, after the line is durable.
    */
   diff(data: StoreData, added?: Added): { line: Buffer; commit(): void } {
-    const entry: Entry = { rev: data.revision, set: {} };
+    const entry: JournalEntry = { rev: data.revision, set: {} };
     const moves: (() => void)[] = [];
     for (const section of BY_RECORD) {
       const marks = this.records[section];
@@ -111,8 +103,7 @@ export class JournalBaseline {
       entry.top[key] = data[key];
       moves.push(() => this.top.set(key, json));
     }
-    const json = JSON.stringify(entry);
-    const line = Buffer.from(`${checksum(json)} ${json}\n`);
+    const line = encodeLine(JSON.stringify(entry));
     return {
       line,
       commit: () => {
@@ -122,41 +113,87 @@ export class JournalBaseline {
   }
 }
 
-/** The result of reading a journal over a snapshot. */
-export interface Replayed {
-  /** How many entries were applied (those at or below the snapshot's revision are skipped). */
-  applied: number;
-  /** Bytes of intact entries; anything after is a torn last line, to be cut off. */
-  validBytes: number;
+/** One journal entry: the revision it brings the document to, and what changed. */
+export interface JournalEntry {
+  rev: number;
+  /** Changed or added records by section and name; null for a removed one. */
+  set: Partial<Record<Section, Record<string, unknown>>>;
+  /** Other top-level keys whose value changed, whole. */
+  top?: Record<string, unknown>;
 }
 
-/**
- * Applies the journal `text` to `data` in place. A torn last line is left out (validBytes
- * says where the intact part ends); a damaged line followed by intact ones throws.
- */
-export function replayJournal(data: StoreData, text: Buffer, file: string): Replayed {
-  let offset = 0;
-  let applied = 0;
-  while (offset < text.length) {
-    const nl = text.indexOf(0x0a, offset);
-    const end = nl === -1 ? text.length : nl + 1;
-    const entry = nl === -1 ? undefined : parseLine(text.toString("utf8", offset, nl));
-    if (!entry) {
-      if (end < text.length) {
-        throw new SecretsError(
-          "internal",
-          `store journal ${file} is damaged at byte ${offset}, before intact entries; refusing to load it`,
-        );
-      }
-      return { applied, validBytes: offset };
-    }
-    if (entry.rev > data.revision) {
-      apply(data, entry);
-      applied++;
-    }
-    offset = end;
+/** A journal's first line: its id (named by the snapshot) and the revision it follows. */
+export interface JournalHeader {
+  journal: string;
+  after: number;
+}
+
+/** A new random journal id: 16 hex digits. */
+export function newJournalId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+/** The header line of a journal `id` that follows a snapshot at revision `after`. */
+export function encodeJournalHeader(id: string, after: number): Buffer {
+  return encodeLine(JSON.stringify({ journal: id, after } satisfies JournalHeader));
+}
+
+/** What one complete line holds, or why it cannot be read. */
+export type ParsedLine = { ok: true; value: unknown } | { ok: false; reason: string };
+
+/** Checks and parses one line (without its newline). */
+export function parseLine(line: string): ParsedLine {
+  const sp = line.indexOf(" ");
+  if (sp !== 16 || !/^[0-9a-f]{16}$/.test(line.slice(0, 16))) {
+    return { ok: false, reason: "it does not start with a checksum" };
   }
-  return { applied, validBytes: offset };
+  const json = line.slice(17);
+  if (checksum(json) !== line.slice(0, 16)) {
+    return { ok: false, reason: "its checksum does not match" };
+  }
+  try {
+    return { ok: true, value: JSON.parse(json) as unknown };
+  } catch {
+    return { ok: false, reason: "it is not valid JSON" };
+  }
+}
+
+/** True when `v` is a journal entry. */
+export function isEntry(v: unknown): v is JournalEntry {
+  const e = v as Partial<JournalEntry> | null;
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof e.rev === "number" &&
+    typeof e.set === "object" &&
+    e.set !== null
+  );
+}
+
+/** True when `v` is a journal header. */
+export function isHeader(v: unknown): v is JournalHeader {
+  const h = v as Partial<JournalHeader> | null;
+  return (
+    typeof h === "object" &&
+    h !== null &&
+    typeof h.journal === "string" &&
+    typeof h.after === "number"
+  );
+}
+
+/** Applies one entry to `data` in place, bringing it to the entry's revision. */
+export function applyEntry(data: StoreData, entry: JournalEntry): void {
+  for (const section of BY_RECORD) {
+    const changes = entry.set[section];
+    if (!changes) continue;
+    const target = data[section] as Record<string, unknown>;
+    for (const [name, rec] of Object.entries(changes)) {
+      if (rec === null) delete target[name];
+      else target[name] = rec;
+    }
+  }
+  if (entry.top) Object.assign(data, entry.top);
+  data.revision = entry.rev;
 }
 
 // --- internal ---
@@ -172,29 +209,6 @@ function checksum(json: string): string {
   return createHash("sha256").update(json).digest("hex").slice(0, 16);
 }
 
-function parseLine(line: string): Entry | undefined {
-  const sp = line.indexOf(" ");
-  if (sp !== 16) return undefined;
-  const json = line.slice(17);
-  if (checksum(json) !== line.slice(0, 16)) return undefined;
-  try {
-    const e = JSON.parse(json) as Entry;
-    return typeof e.rev === "number" && typeof e.set === "object" ? e : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function apply(data: StoreData, entry: Entry) {
-  for (const section of BY_RECORD) {
-    const changes = entry.set[section];
-    if (!changes) continue;
-    const target = data[section] as Record<string, unknown>;
-    for (const [name, rec] of Object.entries(changes)) {
-      if (rec === null) delete target[name];
-      else target[name] = rec;
-    }
-  }
-  if (entry.top) Object.assign(data, entry.top);
-  data.revision = entry.rev;
+function encodeLine(json: string): Buffer {
+  return Buffer.from(`${checksum(json)} ${json}\n`);
 }
