@@ -9,6 +9,8 @@ export const ENV_NAME = /^[A-Z_][A-Z0-9_]{0,254}$/;
 /** VM and group names: hostname-like. */
 export const NODE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 export const MAX_VALUE_BYTES = 64 * 1024;
+/** Labels per secret: each is stored and listed with every secret (issue #8: no cap before). */
+export const MAX_LABELS = 64;
 const LABEL_KEY = /^[a-z0-9][a-z0-9_./-]{0,62}$/;
 
 /** A parsed scope. */
@@ -66,6 +68,9 @@ export function formatScope(scope: Scope): string {
 }
 
 export function checkLabels(field: string, labels: Record<string, string>): Record<string, string> {
+  const count = Object.keys(labels).length;
+  if (count > MAX_LABELS)
+    throw invalidArgument(field, `${count} labels; the limit is ${MAX_LABELS}`);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(labels)) {
     if (!LABEL_KEY.test(k)) throw invalidArgument(field, `label key '${clip(k)}' is invalid`);
