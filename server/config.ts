@@ -25,6 +25,14 @@ export interface ServerOptions {
   shutdownGraceMs?: number | undefined;
   /** WatchEnv heartbeat interval. @default 15000 */
   heartbeatMs?: number | undefined;
+  /** A TCP connection must finish its TLS and HTTP/2 handshake within this. @default 5000 */
+  handshakeTimeoutMs?: number | undefined;
+  /** A TCP connection with no call for this long is closed. @default 300000 */
+  idleTimeoutMs?: number | undefined;
+  /** Failed authentications a TCP peer may have in a burst before it is throttled. @default 20 */
+  authFailureLimit?: number | undefined;
+  /** How long a throttled peer's allowance takes to refill, and the audit summary interval. @default 60000 */
+  authFailureWindowMs?: number | undefined;
   config?: string | undefined;
 }
 
@@ -36,6 +44,10 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
   readonly shutdownGraceMs: number;
   readonly heartbeatMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly authFailureLimit: number;
+  readonly authFailureWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -52,6 +64,10 @@ const ENV: Record<string, keyof ServerOptions> = {
   SECRETSD_LOG_LEVEL: "logLevel",
   SECRETSD_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
   SECRETSD_HEARTBEAT_MS: "heartbeatMs",
+  SECRETSD_HANDSHAKE_TIMEOUT_MS: "handshakeTimeoutMs",
+  SECRETSD_IDLE_TIMEOUT_MS: "idleTimeoutMs",
+  SECRETSD_AUTH_FAILURE_LIMIT: "authFailureLimit",
+  SECRETSD_AUTH_FAILURE_WINDOW_MS: "authFailureWindowMs",
   SECRETSD_CONFIG: "config",
 };
 const FILE_KEYS = new Set<string>(Object.values(ENV).filter((k) => k !== "config"));
@@ -100,6 +116,10 @@ export function resolveServerConfig(
     logLevel,
     shutdownGraceMs: int(o, "shutdownGraceMs", 10_000),
     heartbeatMs: int(o, "heartbeatMs", 15_000),
+    handshakeTimeoutMs: int(o, "handshakeTimeoutMs", 5_000),
+    idleTimeoutMs: int(o, "idleTimeoutMs", 300_000),
+    authFailureLimit: int(o, "authFailureLimit", 20),
+    authFailureWindowMs: int(o, "authFailureWindowMs", 60_000),
   });
 }
 
@@ -156,7 +176,8 @@ function parseHostPort(s: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
-function isLoopback(host: string): boolean {
+/** Whether `host` names this machine's loopback interface only (not a public address). */
+export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 

@@ -16,6 +16,8 @@ export interface AuditEntry {
   revision?: number;
   /** Non-secret detail, such as a field name or a count. */
   detail?: string;
+  /** The TCP peer's address, for calls refused before the caller was known. */
+  peer?: string;
 }
 
 export interface AuditQuery {

@@ -27,6 +27,8 @@ import type {
 import { Encoded, serviceDefinition } from "../../proto/adapter.js";
 import type { Logger } from "../logger.js";
 import type { Caller } from "../secrets/caller.js";
+import { checkedDeserializer, RejectedRequest } from "./request-check.js";
+import type { MappedError } from "./status.js";
 import { toServiceError } from "./status.js";
 
 /** What every handler gets besides its request. */
@@ -77,13 +79,30 @@ type Impl<M> = M extends { methodKind: "unary"; input: infer I; output: infer O 
 export type ServiceImpl<S> =
   S extends GenService<infer R extends GenServiceMethods> ? { [K in keyof R]: Impl<R[K]> } : never;
 
+/** What `onFinish` hears about each call, once. */
+export interface FinishInfo {
+  method: DescMethod;
+  /** Undefined when authentication failed (or was refused before it was tried). */
+  caller: Caller | undefined;
+  /** "ok", the domain error code, or the status name for aborts. */
+  result: string;
+  requestId: string;
+  /** Refused before the handler ran: by authenticate, authorize, or the request check. */
+  refused: boolean;
+  /** The answer's message when the call failed (never a value or token: status.ts). */
+  message?: string;
+  /** The peer's address as grpc-js gives it (`ip:port`, or the socket path). */
+  peer(): string;
+}
+
 /** Per-server policy: how a call's metadata becomes a Caller (throws UNAUTHENTICATED etc). */
 export interface BindOptions {
-  authenticate(metadata: Metadata, method: DescMethod): Caller;
+  /** `peer` is read only when needed (the unix socket's policy never does). */
+  authenticate(metadata: Metadata, method: DescMethod, peer: () => string): Caller;
   /** Throws PERMISSION_DENIED when `caller` may not call `method`. */
   authorize?(caller: Caller, method: DescMethod): void;
   /** Called once per finished call, for access logging and auditing of refused calls. */
-  onFinish?(info: { method: DescMethod; caller: Caller | undefined; result: string }): void;
+  onFinish?(info: FinishInfo): void;
   /** Aborts the signal of every call in flight (forced shutdown). */
   shutdown: AbortSignal;
   log: Logger;
@@ -102,7 +121,13 @@ export function bindService<S extends DescService>(
     if (typeof fn !== "function") throw new Error(`no implementation for ${method.name}`);
     handlers[method.localName] = bindMethod(method, fn.bind(impl), opts);
   }
-  return { definition: serviceDefinition(service), handlers };
+  const definition = serviceDefinition(service);
+  // Requests are decoded and bounds-checked before any handler sees them (request-check.ts).
+  for (const method of service.methods) {
+    const def = definition[method.localName];
+    if (def) def.requestDeserialize = checkedDeserializer(method.input);
+  }
+  return { definition, handlers };
 }
 
 // --- internal ---
@@ -126,16 +151,28 @@ function bindMethod(method: DescMethod, fn: AnyFn, opts: BindOptions) {
 
 interface Started {
   ctx: CallContext;
-  finish(err?: unknown): { mapped?: ReturnType<typeof toServiceError> };
+  finish(err?: unknown): { mapped?: MappedError };
 }
 
+/** What start() reads of a grpc-js server call, whatever its kind. */
+interface IncomingCall {
+  readonly metadata: Metadata;
+  getPeer(): string;
+  getDeadline(): Date | number;
+  on(event: "cancelled", listener: () => void): unknown;
+}
+
+/**
+ * Authenticates and authorizes a call, then checks its request (when it has one: a bidi
+ * call's requests are checked as they arrive), and builds its context; or answers why not.
+ */
 function start(
   method: DescMethod,
-  metadata: Metadata,
-  onCancel: (listener: () => void) => void,
-  deadline: number | undefined,
+  call: IncomingCall,
+  request: unknown,
   opts: BindOptions,
-): Started | { error: ReturnType<typeof toServiceError> } {
+): Started | { error: MappedError } {
+  const metadata = call.metadata;
   const incoming = metadata.get("x-request-id")[0];
   const requestId =
     typeof incoming === "string" && /^[\w.-]{1,64}$/.test(incoming)
@@ -146,16 +183,28 @@ function start(
     log ??= opts.log.child({ requestId, method: method.name });
     return log;
   };
+  const peer = () => call.getPeer();
   let caller: Caller | undefined;
   try {
-    caller = opts.authenticate(metadata, method);
+    caller = opts.authenticate(metadata, method, peer);
     opts.authorize?.(caller, method);
+    // Only an authenticated caller learns whether its request was well formed.
+    if (request instanceof RejectedRequest) throw request.error;
   } catch (err) {
     const mapped = toServiceError(err, requestId);
-    opts.onFinish?.({ method, caller, result: mapped.result });
-    getLog().warn("call refused", { code: mapped.result });
+    const message = mapped.error.details ?? "";
+    opts.onFinish?.({
+      method,
+      caller,
+      result: mapped.result,
+      requestId,
+      refused: true,
+      message,
+      peer,
+    });
     return { error: mapped };
   }
+  const deadline = deadlineOf(call);
   // The signal, its deadline timer and its shutdown listener are made only for handlers that
   // read ctx.signal (streams, waits): most unary calls never do, and on the GetEnv path they
   // were a measurable share of the per-call cost. grpc-js enforces deadlines by itself.
@@ -169,7 +218,7 @@ function start(
     else if (!ac.signal.aborted) ac.abort(reason());
   };
   const onShutdown = () => abort(() => new DOMException("shutdown", "AbortError"));
-  onCancel(() => abort(() => new DOMException("cancelled", "AbortError")));
+  call.on("cancelled", () => abort(() => new DOMException("cancelled", "AbortError")));
   const signal = (): AbortSignal => {
     if (ac) return ac.signal;
     ac = new AbortController();
@@ -203,12 +252,14 @@ function start(
       if (timer) clearTimeout(timer);
       if (ac) opts.shutdown.removeEventListener("abort", onShutdown);
       if (err === undefined) {
-        opts.onFinish?.({ method, caller: known, result: "ok" });
+        opts.onFinish?.({ method, caller: known, result: "ok", requestId, refused: false, peer });
         return {};
       }
       const mapped = toServiceError(err, requestId, ac?.signal);
       if (mapped.unexpected) getLog().error("call failed", { err });
-      opts.onFinish?.({ method, caller: known, result: mapped.result });
+      const message = mapped.error.details ?? "";
+      const result = mapped.result;
+      opts.onFinish?.({ method, caller: known, result, requestId, refused: false, message, peer });
       return { mapped };
     },
   };
@@ -226,7 +277,7 @@ function unary(
   opts: BindOptions,
 ): handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const s = start(method, call.metadata, (l) => call.on("cancelled", l), deadlineOf(call), opts);
+    const s = start(method, call, call.request, opts);
     if ("error" in s) {
       callback(s.error.error);
       return;
@@ -346,7 +397,7 @@ function serverStreaming(
   opts: BindOptions,
 ): handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const s = start(method, call.metadata, (l) => call.on("cancelled", l), deadlineOf(call), opts);
+    const s = start(method, call, call.request, opts);
     if ("error" in s) {
       call.emit("error", s.error.error);
       return;
@@ -364,7 +415,7 @@ function bidi(
   opts: BindOptions,
 ): handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
-    const s = start(method, call.metadata, (l) => call.on("cancelled", l), deadlineOf(call), opts);
+    const s = start(method, call, undefined, opts);
     if ("error" in s) {
       call.emit("error", s.error.error);
       return;
@@ -382,7 +433,10 @@ function bidi(
   };
 }
 
-/** Ends a request stream when the call is cancelled, so a handler looping over it returns. */
+/**
+ * Ends a request stream when the call is cancelled, so a handler looping over it returns;
+ * a request the transport refused (request-check.ts) ends it with that request's error.
+ */
 async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
   const aborted = new Promise<IteratorResult<T>>((resolve) => {
@@ -395,6 +449,7 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): 
     for (;;) {
       const next = await Promise.race([it.next(), aborted]);
       if (next.done) return;
+      if (next.value instanceof RejectedRequest) throw next.value.error;
       yield next.value;
     }
   } finally {

@@ -1,7 +1,13 @@
 /**
  * The gRPC servers. Two listeners with two policies: the unix socket (0600) is local admin
- * and needs no token; TCP needs a bearer token, and a VM token may call EnvService only.
- * Health and reflection answer anyone. Both servers share the same service handlers.
+ * and needs no token; TCP needs a bearer token (exactly one `authorization` header), and a
+ * VM token may call EnvService only. Health and reflection answer anyone, whatever token is
+ * sent: they never look at it. Both servers share the same service handlers.
+ *
+ * TCP faces hostile clients (issue #8): failed authentications are throttled per peer and
+ * reported in bounded volume (auth-failures.ts), connections must finish their handshake in
+ * time and are closed when idle (connections.ts, `grpc.max_connection_idle_ms`), and every
+ * request is decoded and bounds-checked before a handler sees it (request-check.ts).
  */
 
 import { setMaxListeners } from "node:events";
@@ -18,7 +24,8 @@ import { SecretService } from "../../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../../proto/gen/vmauth/v1/system_pb.js";
 import type { AuditBroker } from "../audit/audit.js";
 import type { ServerConfig } from "../config.js";
-import { permissionDenied, unauthenticated } from "../errors.js";
+import { isLoopback } from "../config.js";
+import { permissionDenied, SecretsError, unauthenticated } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { AccessService as Access } from "../secrets/access.js";
 import type { Caller } from "../secrets/caller.js";
@@ -27,8 +34,12 @@ import type { EnvService as Env } from "../secrets/env.js";
 import type { SecretService as Secrets } from "../secrets/secrets.js";
 import type { SystemService as System } from "../secrets/system.js";
 import type { WatchHub } from "../secrets/watch.js";
-import type { BindOptions, ServiceImpl } from "./adapter.js";
+import type { BindOptions, FinishInfo, ServiceImpl } from "./adapter.js";
 import { bindService } from "./adapter.js";
+import type { AuthFailureReport, AuthFailures } from "./auth-failures.js";
+import { createAuthFailures } from "./auth-failures.js";
+import { guardConnections } from "./connections.js";
+import { GRPC_JS_VERSION, http2ServersOf } from "./grpc-internals.js";
 import { accessHandlers } from "./handlers/access.js";
 import { envHandlers } from "./handlers/env.js";
 import { createHealth } from "./handlers/health.js";
@@ -67,6 +78,7 @@ const GETENV_TURN_BUDGET_MS = 0.2;
 
 const API: DescService[] = [SecretService, EnvService, AccessService, SystemService];
 const PUBLIC = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
+const ANONYMOUS: Caller = { kind: "anonymous" };
 
 export function createTransport(deps: TransportDeps): Transport {
   // One scheduler for both listeners: they share the event loop (turns.ts).
@@ -78,24 +90,56 @@ export function createTransport(deps: TransportDeps): Transport {
   const files = [...API, Health, ReflectionV1].map((s) => s.file);
   const names = [...API, Health, ReflectionV1, ReflectionV1alpha].map((s) => s.typeName);
   const servers: { server: Server; socket?: string }[] = [];
+  // Audit writes the transport started itself: shutdown waits for them (the audit device
+  // closes right after).
+  const writes = new Set<Promise<void>>();
+  const audit = (entry: Parameters<AuditBroker["record"]>[0]) => {
+    const p = deps.audit
+      .record(entry)
+      .catch((err) => deps.log.error("audit write failed", { err }))
+      .finally(() => writes.delete(p));
+    writes.add(p);
+  };
+  // The TCP listener's failed-authentication state; made by listen() from the config.
+  let failures: AuthFailures | undefined;
 
-  const onFinish: BindOptions["onFinish"] = ({ method, caller, result }) => {
+  const onFinish = (info: FinishInfo) => {
+    const { method, caller, result } = info;
+    if (result === "ok") return;
+    // Authentication failed or was throttled: counted per peer, reported in bounded volume.
+    if (caller === undefined && failures) {
+      const peer = failures.peerOf(info.peer());
+      if (result === "resource_exhausted") failures.refusedWhileThrottled(peer);
+      else {
+        const reason = info.message ?? "";
+        failures.failed(peer, { requestId: info.requestId, method: method.name, reason });
+      }
+      return;
+    }
     // Use cases audit their own results; the transport records the calls it refused.
     if (result !== "unauthenticated" && result !== "permission_denied") return;
+    if (info.refused) {
+      deps.log.warn("call refused", {
+        requestId: info.requestId,
+        method: method.name,
+        code: result,
+      });
+    }
     if (caller === undefined || !PUBLIC.has(method.parent.typeName)) {
-      deps.audit
-        .record({
-          requestId: "-",
-          actor: caller ? actorOf(caller) : "anonymous",
-          action: `rpc.${method.name}`,
-          result,
-        })
-        .catch((err) => deps.log.error("audit write failed", { err }));
+      audit({
+        requestId: info.requestId,
+        actor: caller ? actorOf(caller) : "anonymous",
+        action: `rpc.${method.name}`,
+        result,
+      });
     }
   };
 
-  const build = (policy: Pick<BindOptions, "authenticate" | "authorize">) => {
-    const server = new Server({ "grpc.max_receive_message_length": 1024 * 1024 });
+  const build = (
+    policy: Pick<BindOptions, "authenticate" | "authorize">,
+    options: Record<string, number> = {},
+  ) => {
+    const server = new Server({ "grpc.max_receive_message_length": 1024 * 1024, ...options });
     const opts: BindOptions = {
       ...policy,
       onFinish,
@@ -126,12 +170,25 @@ export function createTransport(deps: TransportDeps): Transport {
 
   const local: Pick<BindOptions, "authenticate"> = { authenticate: () => ({ kind: "local" }) };
   const remote: Pick<BindOptions, "authenticate" | "authorize"> = {
-    authenticate(metadata, method) {
-      const header = metadata.get("authorization")[0];
-      if (header === undefined) {
-        if (PUBLIC.has(method.parent.typeName)) return { kind: "anonymous" };
-        throw unauthenticated("authorization: a bearer token is required");
+    authenticate(metadata, method, peer) {
+      // Public services need no token, so they never look at one: a bad one cannot fail them.
+      if (PUBLIC.has(method.parent.typeName)) return ANONYMOUS;
+      if (failures) {
+        const key = failures.peerOf(peer());
+        const waitMs = failures.throttled(key);
+        if (waitMs > 0) {
+          // Refused before any hash work: a throttled peer costs a map lookup.
+          throw new SecretsError(
+            "resource_exhausted",
+            `authorization: too many failed authentications from ${key}; retry in ${Math.ceil(waitMs / 1000)} s`,
+          );
+        }
       }
+      const values = metadata.get("authorization");
+      // Never first-wins: a proxy or client that adds its own header must not decide who calls.
+      if (values.length > 1) throw unauthenticated("authorization: more than one header");
+      const header = values[0];
+      if (header === undefined) throw unauthenticated("authorization: a bearer token is required");
       const m = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header) : null;
       if (!m?.[1]) throw unauthenticated("authorization: expected 'Bearer <token>'");
       return deps.access.authenticate(m[1]);
@@ -158,7 +215,14 @@ export function createTransport(deps: TransportDeps): Transport {
         socket = config.socket;
       }
       if (config.listen) {
-        const server = build(remote);
+        failures = createAuthFailures(
+          { limit: config.authFailureLimit, windowMs: config.authFailureWindowMs },
+          reportAuthFailure,
+        );
+        const server = build(remote, {
+          // grpc-js closes a connection once it has had no call for this long.
+          "grpc.max_connection_idle_ms": config.idleTimeoutMs,
+        });
         const creds = config.tls
           ? ServerCredentials.createSsl(null, [
               {
@@ -173,6 +237,20 @@ export function createTransport(deps: TransportDeps): Transport {
         const port = await bind(server, `${host}:${config.listen.port}`, creds);
         servers.push({ server });
         tcp = `${host}:${port}`;
+        const h2 = http2ServersOf(server);
+        if (h2) {
+          for (const s of h2) guardConnections(s, { ...config, log: deps.log });
+        } else {
+          deps.log.error(
+            `grpc-js internals differ from ${GRPC_JS_VERSION}: duplicate authorization headers are not detected and the handshake timeout is off`,
+          );
+        }
+        if (!config.tls && !isLoopback(config.listen.host)) {
+          deps.log.warn(
+            "serving plaintext TCP on a non-loopback address (--insecure): tokens and values cross the network unencrypted",
+            { listen: tcp },
+          );
+        }
       }
       return { socket, tcp };
     },
@@ -181,6 +259,7 @@ export function createTransport(deps: TransportDeps): Transport {
     },
     async shutdown(graceMs) {
       health.close();
+      failures?.close();
       const graceful = Promise.all(
         servers.map(
           ({ server }) => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
@@ -194,8 +273,53 @@ export function createTransport(deps: TransportDeps): Transport {
         for (const { server } of servers) server.forceShutdown();
       }
       for (const { socket } of servers) if (socket) await unlink(socket).catch(() => {});
+      await Promise.all(writes);
     },
   };
+
+  function reportAuthFailure(r: AuthFailureReport) {
+    const seconds = r.kind === "first" ? 0 : Math.max(1, Math.round(r.sinceMs / 1000));
+    switch (r.kind) {
+      case "first":
+        deps.log.warn("authentication refused", r);
+        audit({
+          requestId: r.requestId,
+          actor: "anonymous",
+          action: `rpc.${r.method}`,
+          result: "unauthenticated",
+          peer: r.peer,
+          detail: r.reason,
+        });
+        return;
+      case "summary": {
+        const detail = `${r.count} more refused authentications from ${r.peer} in ${seconds} s (${r.throttled} throttled)`;
+        const { peer, count, throttled } = r;
+        deps.log.warn("authentication refused repeatedly", { peer, count, throttled, seconds });
+        audit({
+          requestId: "-",
+          actor: "anonymous",
+          action: "auth.failures",
+          result: "unauthenticated",
+          peer: r.peer,
+          detail,
+        });
+        return;
+      }
+      case "others": {
+        const detail = `${r.count} refused authentications from ${r.peers} more peers in ${seconds} s (${r.throttled} throttled)`;
+        const { peers, count, throttled } = r;
+        deps.log.warn("authentication refused repeatedly", { peers, count, throttled, seconds });
+        audit({
+          requestId: "-",
+          actor: "anonymous",
+          action: "auth.failures",
+          result: "unauthenticated",
+          detail,
+        });
+        return;
+      }
+    }
+  }
 }
 
 // --- internal ---

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientOptions, VmAuthClient } from "../../client/index.js";
 import { createClient } from "../../client/index.js";
+import type { ServerOptions } from "../../server/config.js";
 import { resolveServerConfig } from "../../server/config.js";
 import type { Daemon } from "../../server/daemon.js";
 import { createDaemon } from "../../server/daemon.js";
@@ -32,7 +33,12 @@ export interface TestDaemon {
 }
 
 export async function startDaemon(
-  opts: { dataDir?: string; heartbeatMs?: number } = {},
+  opts: {
+    dataDir?: string;
+    heartbeatMs?: number;
+    /** Any other server settings (timeouts, auth throttle, ...). */
+    server?: Partial<ServerOptions>;
+  } = {},
 ): Promise<TestDaemon> {
   const root = testRoot();
   const dataDir = opts.dataDir ?? (await mkdtemp(join(root ?? tmpdir(), "vm-auth-test-")));
@@ -47,6 +53,7 @@ export async function startDaemon(
         logLevel: "debug",
         shutdownGraceMs: 2000,
         heartbeatMs: opts.heartbeatMs ?? 15_000,
+        ...opts.server,
       },
       {},
     );
