@@ -230,6 +230,9 @@ export function journaledJsonFile(opts: LowdbDriverOptions): JournaledAdapter {
       snap = loaded.snapshot;
       wal = loaded.journal;
       lastReport = loaded.report;
+      if (opts.repair && loaded.report.warnings.length === 0 && loads === 1) {
+        log.info("--repair: the store's files are whole; nothing was dropped", { file });
+      }
       baseline = loaded.data ? JournalBaseline.of(loaded.data) : undefined;
       return loaded.data;
     },
