@@ -60,6 +60,11 @@ export function isClientError(err: unknown): err is ClientError {
 export function fromServiceError(err: ServiceError): ClientError {
   const field = err.metadata?.get("x-field")[0];
   const requestId = err.metadata?.get("x-request-id")[0];
+  const tooLarge = tooLargeMessage(err);
+  if (tooLarge) {
+    const id = typeof requestId === "string" ? requestId : undefined;
+    return new ClientError("resource_exhausted", err.code, tooLarge.message, tooLarge.field, id);
+  }
   return new ClientError(
     CODES[err.code] ?? "unknown",
     err.code,
@@ -67,4 +72,31 @@ export function fromServiceError(err: ServiceError): ClientError {
     typeof field === "string" ? field : undefined,
     typeof requestId === "string" ? requestId : undefined,
   );
+}
+
+// --- internal ---
+
+/** The client's own receive limit (index.ts): a response larger than it fails the same way. */
+const CLIENT_MAX_RECEIVE = 64 * 1024 * 1024;
+
+/**
+ * grpc-js refuses a message over a receive limit with RESOURCE_EXHAUSTED "Received message
+ * larger than max (N vs M)", from whichever side received it: said in our terms, naming the
+ * request (or response) and both sizes, instead of grpc-js's wording (issue #8).
+ */
+function tooLargeMessage(err: ServiceError): { message: string; field: string } | undefined {
+  if (err.code !== status.RESOURCE_EXHAUSTED) return undefined;
+  const m = /^Received message larger than max \((\d+) vs (\d+)\)$/.exec(err.details ?? "");
+  if (!m) return undefined;
+  const [, size, limit] = m;
+  if (Number(limit) === CLIENT_MAX_RECEIVE) {
+    return {
+      field: "response",
+      message: `response: ${size} bytes is more than this client accepts (${limit})`,
+    };
+  }
+  return {
+    field: "request",
+    message: `request: ${size} bytes is more than secretsd accepts (${limit})`,
+  };
 }

@@ -8,10 +8,16 @@ import { CancelledError, redact } from "./errors.js";
 
 /** Stdin larger than this is refused before it is all in memory (the server's limit is 64 KiB). */
 const MAX_STDIN_BYTES = 1024 * 1024;
+/**
+ * secretsd's limit on a value (DESIGN.md: UTF-8 text up to 64 KiB), checked here as well:
+ * a value near 1 MiB makes a request larger than the server receives at all, and grpc-js
+ * refuses it before the server can name the field (issue #8). `import` checks the same.
+ */
+const MAX_VALUE_BYTES = 64 * 1024;
 
 /**
  * Returns the value from the argument, stdin or a prompt (see the module comment).
- * @throws Error naming `value` when stdin is not UTF-8 or is far too large;
+ * @throws Error naming `value` when stdin is not UTF-8, or the value is over 64 KiB;
  *   CancelledError when the prompt is abandoned with Ctrl-C or Ctrl-D.
  */
 export async function readValue(arg: string | undefined, label: string): Promise<string> {
@@ -20,6 +26,11 @@ export async function readValue(arg: string | undefined, label: string): Promise
   else if (arg === "-" || !process.stdin.isTTY) value = stripOneNewline(await readStdin());
   else value = await promptHidden(`${label} (input hidden): `);
   redact(value);
+  const bytes = Buffer.byteLength(value, "utf8");
+  // The server's own wording, so the message is the same whichever side refuses.
+  if (bytes > MAX_VALUE_BYTES) {
+    throw new Error(`value: is ${bytes} bytes; the limit is ${MAX_VALUE_BYTES}`);
+  }
   return value;
 }
 
