@@ -8,7 +8,7 @@
  */
 import type { Barrier } from "../barrier/barrier.js";
 import { failedPrecondition, type SecretsError } from "../errors.js";
-import type { StoreView } from "../store/store.js";
+import type { Store, StoreView } from "../store/store.js";
 import type { SecretVersionRecord } from "../store/types.js";
 import { secretAad } from "./context.js";
 
@@ -98,4 +98,55 @@ export function createDamageRegistry(barrier: Barrier): DamageRegistry {
     },
   };
   return reg;
+}
+
+/** What `dropDamaged` did to one secret. */
+export interface DroppedVersions {
+  secret: string;
+  versions: number[];
+  /** The version now current, or undefined when the secret was removed (none was intact). */
+  current: number | undefined;
+}
+
+/**
+ * `secretsd --repair`: drops every damaged version named in `damaged`. A secret whose current
+ * version is dropped falls back to its newest intact version; one with no intact version left
+ * is removed. Returns what was dropped, for the log; commits once, durably.
+ */
+export async function dropDamaged(
+  store: Store,
+  damaged: readonly DamagedVersion[],
+): Promise<DroppedVersions[]> {
+  if (damaged.length === 0) return [];
+  const bySecret = new Map<string, Set<number>>();
+  for (const d of damaged) {
+    let set = bySecret.get(d.secret);
+    if (!set) bySecret.set(d.secret, (set = new Set()));
+    set.add(d.version);
+  }
+  return store.mutate((head, tx) => {
+    const out: DroppedVersions[] = [];
+    for (const [name, bad] of bySecret) {
+      const rec = head.secrets[name];
+      if (!rec) continue;
+      const kept = rec.versions.filter((v) => !bad.has(v.version));
+      const versions = [...bad].sort((a, b) => a - b);
+      if (kept.length === 0) {
+        tx.delete("secrets", name);
+        out.push({ secret: name, versions, current: undefined });
+        continue;
+      }
+      const current = bad.has(rec.currentVersion)
+        ? Math.max(...kept.map((v) => v.version))
+        : rec.currentVersion;
+      tx.put("secrets", {
+        ...rec,
+        versions: kept,
+        currentVersion: current,
+        updatedAt: new Date().toISOString(),
+      });
+      out.push({ secret: name, versions, current });
+    }
+    return out;
+  });
 }
