@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { resolveServerConfig } from "./config.js";
 
@@ -40,5 +43,27 @@ describe("resolveServerConfig", () => {
     expect(() => resolveServerConfig({ logLevel: "loud" as never, dataDir: "/d" }, {})).toThrow(
       /log-level/,
     );
+  });
+
+  test("repair: --repair, SECRETSD_REPAIR or the file's repair key; off by default", async () => {
+    expect(resolveServerConfig({ dataDir: "/d" }, {}).repair).toBe(false);
+    expect(resolveServerConfig({ dataDir: "/d", repair: true }, {}).repair).toBe(true);
+    expect(resolveServerConfig({ dataDir: "/d" }, { SECRETSD_REPAIR: "1" }).repair).toBe(true);
+    expect(resolveServerConfig({ dataDir: "/d" }, { SECRETSD_REPAIR: "true" }).repair).toBe(true);
+    expect(() => resolveServerConfig({ dataDir: "/d" }, { SECRETSD_REPAIR: "yes please" })).toThrow(
+      /repair: must be true or false/,
+    );
+    const dir = await mkdtemp(join(tmpdir(), "vm-auth-config-"));
+    try {
+      const file = join(dir, "secretsd.json");
+      await writeFile(file, JSON.stringify({ repair: true }));
+      expect(resolveServerConfig({ dataDir: "/d", config: file }, {}).repair).toBe(true);
+      // A flag given as false wins over the file.
+      expect(resolveServerConfig({ dataDir: "/d", config: file, repair: false }, {}).repair).toBe(
+        false,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

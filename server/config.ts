@@ -19,6 +19,13 @@ export interface ServerOptions {
   tlsKey?: string | undefined;
   /** Allow plaintext TCP on a non-loopback address. @default false */
   insecure?: boolean | undefined;
+  /**
+   * Start even though the store's files are damaged, accepting each loss explicitly: a
+   * damaged journal line and all after it are dropped, a missing or foreign journal is set
+   * aside, a snapshot whose checksum fails but whose JSON parses is accepted. Each loss is
+   * logged at warn level. @default false
+   */
+  repair?: boolean | undefined;
   /** @default "info" */
   logLevel?: LogLevel | undefined;
   /** How long in-flight calls may run on shutdown. @default 10000 */
@@ -44,6 +51,8 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
   readonly shutdownGraceMs: number;
   readonly heartbeatMs: number;
+  /** Accept named losses in the store's files instead of refusing to start. */
+  readonly repair: boolean;
   readonly handshakeTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly authFailureLimit: number;
@@ -61,6 +70,7 @@ const ENV: Record<string, keyof ServerOptions> = {
   SECRETSD_TLS_CERT: "tlsCert",
   SECRETSD_TLS_KEY: "tlsKey",
   SECRETSD_INSECURE: "insecure",
+  SECRETSD_REPAIR: "repair",
   SECRETSD_LOG_LEVEL: "logLevel",
   SECRETSD_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
   SECRETSD_HEARTBEAT_MS: "heartbeatMs",
@@ -116,6 +126,7 @@ export function resolveServerConfig(
     logLevel,
     shutdownGraceMs: int(o, "shutdownGraceMs", 10_000),
     heartbeatMs: int(o, "heartbeatMs", 15_000),
+    repair: bool(o, "repair"),
     handshakeTimeoutMs: int(o, "handshakeTimeoutMs", 5_000),
     idleTimeoutMs: int(o, "idleTimeoutMs", 300_000),
     authFailureLimit: int(o, "authFailureLimit", 20),

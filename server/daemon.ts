@@ -15,7 +15,7 @@ import { lockDataDir } from "./lock.js";
 import type { Logger } from "./logger.js";
 import { createAccessService } from "./secrets/access.js";
 import type { DamageRegistry } from "./secrets/damage.js";
-import { createDamageRegistry } from "./secrets/damage.js";
+import { createDamageRegistry, dropDamaged } from "./secrets/damage.js";
 import { createEnvService } from "./secrets/env.js";
 import { createSecretService } from "./secrets/secrets.js";
 import { createSystemService } from "./secrets/system.js";
@@ -61,9 +61,13 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         await prepareDataDir(config.dataDir, log);
         const lock = await lockDataDir(config.dataDir);
         cleanups.push(() => lock.release());
-        const store = await openStore(
-          createLowdbDriver({ file: join(config.dataDir, "store.json") }),
-        );
+        // Damage in the store's files refuses the start, naming it, unless --repair accepts it.
+        const driver = createLowdbDriver({
+          file: join(config.dataDir, "store.json"),
+          repair: config.repair,
+          log: log.child({ component: "store" }),
+        });
+        const store = await openStore(driver);
         cleanups.push(() => store.close());
         const mk = await loadMasterKey(config.dataDir, store.data.keyring?.masterKeyId);
         if (mk.created)
@@ -75,7 +79,7 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
           await store.mutate((_head, tx) => tx.setKeyring(barrier.keyring));
         }
         const damage = createDamageRegistry(barrier);
-        checkCiphertexts(store, damage, log);
+        await checkCiphertexts(store, damage, log, config.repair);
         const audit = createAuditBroker([createFileAuditDevice(join(config.dataDir, "audit.log"))]);
         cleanups.push(() => audit.close());
         const deps = { store, barrier, audit, log, damage };
@@ -88,7 +92,7 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
             ...deps,
             dataDir: config.dataDir,
             startedAt: new Date(),
-            storeWarnings: [],
+            storeWarnings: driver.report()?.warnings ?? [],
           }),
           hub,
           audit,
@@ -145,13 +149,31 @@ async function prepareDataDir(dir: string, log: Logger) {
  * the daemon: it is logged here, shown by `status` and `vm list`, and the views that need it
  * fail with FAILED_PRECONDITION naming it.
  */
-function checkCiphertexts(store: Store, damage: DamageRegistry, log: Logger) {
+async function checkCiphertexts(
+  store: Store,
+  damage: DamageRegistry,
+  log: Logger,
+  repair: boolean,
+) {
   const { damaged, checked, ms } = damage.verifyAll(store.data);
+  log.info("ciphertexts checked", { checked, damaged: damaged.length, ms: Math.round(ms) });
+  if (damaged.length === 0) return;
+  if (repair) {
+    // --repair accepts the loss explicitly, and says exactly what it was.
+    for (const d of await dropDamaged(store, damaged)) {
+      log.warn("dropped damaged secret versions", {
+        secret: d.secret,
+        versions: d.versions,
+        ...(d.current === undefined ? { removed: true } : { current: d.current }),
+      });
+    }
+    return;
+  }
   for (const d of damaged) {
     log.error("damaged secret: its stored ciphertext does not decrypt", {
       secret: d.secret,
       version: d.version,
+      fix: "rotate it, roll it back, or start with --repair to drop the version",
     });
   }
-  log.info("ciphertexts checked", { checked, damaged: damaged.length, ms: Math.round(ms) });
 }

@@ -18,6 +18,10 @@ Usage: secretsd [options]
   --listen HOST:PORT|off  TCP listener for VMs and remote admin (default 127.0.0.1:3090)
   --tls-cert FILE --tls-key FILE   serve TCP over TLS
   --insecure            allow plaintext TCP on a non-loopback address
+  --repair              start on damaged store files, accepting each named loss (logged
+                        as a warning): a damaged journal line and all after it are dropped,
+                        a missing or foreign journal is set aside (store.json.wal.damaged-*),
+                        a store.json that fails its checksum is accepted as it is
   --log-level LEVEL     debug|info|warn|error|silent (default info)
   --config FILE         JSON file with any of the settings above (camelCase keys)
   --version, --help
@@ -35,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       insecure: { type: "boolean" },
+      repair: { type: "boolean" },
       "log-level": { type: "string" },
       config: { type: "string" },
       version: { type: "boolean" },
@@ -59,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
     tlsCert: values["tls-cert"],
     tlsKey: values["tls-key"],
     insecure: values.insecure,
+    repair: values.repair,
     logLevel: values["log-level"] as LogLevel | undefined,
     config: values.config,
   });

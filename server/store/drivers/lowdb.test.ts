@@ -200,6 +200,7 @@ describe("lowdb driver with its journal", () => {
     await expect(onDisk(file)).rejects.toThrow(
       /store journal .*store\.json\.wal is damaged at line 2 \(byte \d+\)/,
     );
+    await store.close();
   });
 
   test("a whole document saved without a read first empties a journal left beside it", async () => {
@@ -214,11 +215,15 @@ describe("lowdb driver with its journal", () => {
 
   test("a journal without its snapshot refuses to load", async () => {
     const { file, wal } = await scratch();
-    const store = await openStore(createLowdbDriver({ file }));
+    const driver = createLowdbDriver({ file });
+    const store = await openStore(driver);
     for (const g of ["a", "b", "c"]) await store.mutate(group(g));
+    // The snapshot rewrite the first append started must not put the file back.
+    await driver.settled();
     await rm(file);
     await expect(onDisk(file)).rejects.toThrow(/exists but its snapshot .* does not/);
     expect((await stat(wal)).size).toBeGreaterThan(0);
+    await store.close();
   });
 
   test("a crash between a compaction's rename and its truncation loses and repeats nothing", async () => {
