@@ -192,6 +192,7 @@ function start(
     if (request instanceof RejectedRequest) throw request.error;
   } catch (err) {
     const mapped = toServiceError(err, requestId);
+    if (mapped.unexpected) getLog().error("call failed", { err });
     const message = mapped.error.details ?? "";
     opts.onFinish?.({
       method,

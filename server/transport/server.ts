@@ -107,7 +107,8 @@ export function createTransport(deps: TransportDeps): Transport {
     const { method, caller, result } = info;
     if (result === "ok") return;
     // Authentication failed or was throttled: counted per peer, reported in bounded volume.
-    if (caller === undefined && failures) {
+    const authResult = result === "unauthenticated" || result === "resource_exhausted";
+    if (caller === undefined && authResult && failures) {
       const peer = failures.peerOf(info.peer());
       if (result === "resource_exhausted") failures.refusedWhileThrottled(peer);
       else {
