@@ -5,6 +5,7 @@ import { MAX_STREAMS_PER_VM } from "../server/secrets/watch.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import { secretValue } from "./helpers/values.js";
+import { openWatch } from "./helpers/watch.js";
 
 let d: TestDaemon;
 beforeAll(async () => {
@@ -376,33 +377,14 @@ describe("WatchEnv", () => {
   test("revoking an admin token ends the WatchEnv streams it opened", async () => {
     await d.client.access.createVm({ name: "wadmin" });
     const t = await d.client.access.createAdminToken({ name: "watcher" });
-    const ww = watchVm(d.tcpClient(t.token), "wadmin");
+    const ww = openWatch(d.tcpClient(t.token), { vm: "wadmin" });
     await ww.until(() => ww.snapshots().length === 1);
     await d.client.access.revokeAdminToken({ name: "watcher" });
     expect(await ww.done).toMatchObject({ code: "unauthenticated" });
     // A new token under the same name does not bring the old stream back, and works itself.
     const again = await d.client.access.createAdminToken({ name: "watcher" });
-    const w3 = watchVm(d.tcpClient(again.token), "wadmin");
+    const w3 = openWatch(d.tcpClient(again.token), { vm: "wadmin" });
     await w3.until(() => w3.snapshots().length === 1);
     w3.cancel();
   });
 });
-
-/** A WatchEnv stream on a named VM (an admin's). */
-function watchVm(client: VmAuthClient, vm: string) {
-  const ac = new AbortController();
-  const frames: WatchEnvResponse[] = [];
-  const done = (async () => {
-    for await (const f of client.env.watchEnv({ vm }, { signal: ac.signal })) frames.push(f);
-  })().catch((err: unknown) => err);
-  const snapshots = () =>
-    frames.filter((f) => f.event.case === "snapshot").map((f) => f.event.value);
-  const until = async (pred: () => boolean, ms = 3000) => {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error("timed out waiting for frames");
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  return { frames, snapshots, until, done, cancel: () => ac.abort() };
-}
