@@ -162,7 +162,7 @@ async function useJournal(
     return { ...NO_JOURNAL };
   }
   if (!scan || pairing === "none") return { ...NO_JOURNAL, id: scan?.header?.journal ?? null };
-  if (scan.damage) return dropDamaged(ctx, scan, pairing);
+  if (scan.damage) return dropDamagedLines(ctx, scan, pairing);
   if (pairing === "stale") {
     return { ...NO_JOURNAL, id: scan.header?.journal ?? "legacy" };
   }
@@ -232,7 +232,7 @@ function pair(
 }
 
 /** A damaged complete line: refuse, or (--repair) keep what is before it. */
-function dropDamaged(ctx: Ctx, scan: JournalScan, pairing: "follows" | "stale"): JournalState {
+function dropDamagedLines(ctx: Ctx, scan: JournalScan, pairing: "follows" | "stale"): JournalState {
   const d = scan.damage as NonNullable<JournalScan["damage"]>;
   let kept = ctx.R;
   if (pairing === "follows") {

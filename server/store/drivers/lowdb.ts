@@ -40,7 +40,11 @@ import type { StoreLoadReport } from "./load-report.js";
 import type { SnapshotJournal } from "./snapshot.js";
 import { byteLength, createStoreSerializer, resealSnapshot, sealSnapshot } from "./snapshot.js";
 
+/** Durable writes (durable.ts), re-exported for the master key's files (barrier/master-key.ts). */
 export { fsyncDir, writeDurably } from "./durable.js";
+/** What a load found (load-report.ts), the type of `report()`. */
+export type { StoreLoadReport } from "./load-report.js";
+/** The snapshot's cached serializer (snapshot.ts), re-exported for lowdb.test.ts. */
 export { createStoreSerializer } from "./snapshot.js";
 
 /** Options of the lowdb driver. */
