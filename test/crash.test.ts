@@ -111,8 +111,7 @@ describe.skipIf(!preload && !inCI)("kill -9 with a watching shim", () => {
         await until(async () => {
           const row = (await c().access.listVms({})).vms.find((v) => v.name === "crash1");
           return (
-            row !== undefined &&
-            row.connected &&
+            row?.connected === true &&
             !row.behind &&
             !row.diverged &&
             row.appliedRevision === row.viewRevision

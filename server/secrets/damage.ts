@@ -120,9 +120,9 @@ export async function dropDamaged(
   if (damaged.length === 0) return [];
   const bySecret = new Map<string, Set<number>>();
   for (const d of damaged) {
-    let set = bySecret.get(d.secret);
-    if (!set) bySecret.set(d.secret, (set = new Set()));
+    const set = bySecret.get(d.secret) ?? new Set<number>();
     set.add(d.version);
+    bySecret.set(d.secret, set);
   }
   return store.mutate((head, tx) => {
     const out: DroppedVersions[] = [];
