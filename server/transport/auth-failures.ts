@@ -20,6 +20,7 @@
  */
 import { isIPv6 } from "node:net";
 
+/** Settings of the throttle and its reports (from the daemon config). */
 export interface AuthFailureOptions {
   /** Failures a peer may have in a burst before it is throttled. */
   limit: number;

@@ -45,7 +45,7 @@ export function toVersion(
   };
 }
 
-/** uint64 from the wire as a JS number (revisions stay far below 2^53). */
+/** uint64 from the wire as a JS number: exact, as request-check.ts refuses any above 2^53−1. */
 export function num(v: bigint): number {
   return Number(v);
 }

@@ -6,6 +6,7 @@
  */
 import { connect, createServer, type Socket } from "node:net";
 
+/** A running relay. */
 export interface PeerProxy {
   /** host:port to connect to instead of the target. */
   address: string;

@@ -18,6 +18,7 @@ export interface RawAnswer {
   messages: Buffer[];
 }
 
+/** Where to call, what, and with which headers and bytes. */
 export interface RawCallOptions {
   /** host:port, or unix:PATH. */
   target: string;

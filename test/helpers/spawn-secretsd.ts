@@ -17,6 +17,7 @@ export interface Memory {
   external: number;
 }
 
+/** A spawned secretsd: its addresses, its memory, and how to stop it. */
 export interface SourceDaemon {
   child: ChildProcess;
   socket: string;
