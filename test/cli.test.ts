@@ -121,6 +121,7 @@ describe("secrets", () => {
           "createdAt",
           "updatedAt",
           "modRevision",
+          "allowSensitiveEnv",
         ].sort(),
       );
       expect(typeof s.modRevision).toBe("number");

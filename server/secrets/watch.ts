@@ -546,6 +546,9 @@ class Watcher<T> {
     this.done = new Promise<void>((resolve, reject) => {
       this.finish = (err) => (err === undefined ? resolve() : reject(err));
     });
+    // The stream may be closed (the per-VM cap, a revocation) before watch() awaits `done`:
+    // never an unhandled rejection, which would end the process. watch() still gets the error.
+    this.done.catch(() => {});
   }
 
   push(frame: T) {
