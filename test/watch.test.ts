@@ -350,25 +350,29 @@ describe("WatchEnv", () => {
     w.cancel();
   });
 
-  test("a VM holds at most MAX_STREAMS_PER_VM streams: a new one closes the oldest", async () => {
+  test("a VM holds at most MAX_STREAMS_PER_VM streams: one more is refused, the rest served", async () => {
     const vm = await d.client.access.createVm({ name: "wcap" });
     const other = await d.client.access.createVm({ name: "wcap-other" });
     const c = d.tcpClient(vm.token);
     const ws = [];
-    for (let i = 0; i <= MAX_STREAMS_PER_VM; i++) {
+    for (let i = 0; i < MAX_STREAMS_PER_VM; i++) {
       const w = watch(c);
       await w.until(() => w.snapshots().length === 1);
       ws.push(w);
     }
-    const err = await ws[0]?.done;
+    const extra = watch(c);
+    const err = await extra.done;
     expect(err).toMatchObject({ code: "resource_exhausted" });
-    expect(String((err as Error).message)).toContain(`more than ${MAX_STREAMS_PER_VM}`);
-    // The rest, and another VM, are served.
+    expect(String((err as Error).message)).toContain(
+      `vm 'wcap' already has ${MAX_STREAMS_PER_VM} WatchEnv streams open`,
+    );
+    expect(extra.snapshots()).toHaveLength(0);
+    // The open ones, and another VM, are served.
     const o = watch(d.tcpClient(other.token));
     await o.until(() => o.snapshots().length === 1);
     const v = secretValue();
     const r = await d.client.secrets.rotateSecret({ name: "openai", value: v });
-    for (const w of [...ws.slice(1), o]) {
+    for (const w of [...ws, o]) {
       await w.until(() => w.snapshots().at(-1)?.revision === r.revision);
     }
     for (const w of [...ws, o]) w.cancel();

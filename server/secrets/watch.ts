@@ -42,8 +42,17 @@ export interface Presence {
   damagedIn(vm: string): string[];
 }
 
-/** At most this many WatchEnv streams per VM; a new one beyond it closes the oldest. */
+/**
+ * At most this many WatchEnv streams per VM. One more is refused with RESOURCE_EXHAUSTED before
+ * any work is done for it, unless the oldest has been open for `streamReplaceAfterMs`: then
+ * the oldest is closed instead, so a shim reconnecting over a flaky network is never locked
+ * out by its own half-dead streams, while a token opening streams in a loop costs one cheap
+ * refusal each (every accepted stream decrypts, encodes and audits a snapshot: ~2.6 ms).
+ */
 export const MAX_STREAMS_PER_VM = 8;
+
+/** @see MAX_STREAMS_PER_VM */
+export const STREAM_REPLACE_AFTER_MS = 30_000;
 
 /** A snapshot as sent on streams: `vm` empty, `digest` set. */
 export interface StreamSnapshot extends EnvSnapshotValue {
@@ -76,7 +85,14 @@ export interface AckInput {
   error: string;
 }
 
-export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
+export interface WatchHubOptions {
+  heartbeatMs: number;
+  /** @default STREAM_REPLACE_AFTER_MS */
+  streamReplaceAfterMs?: number;
+}
+
+export function createWatchHub(deps: Deps & WatchHubOptions) {
+  const replaceAfterMs = deps.streamReplaceAfterMs ?? STREAM_REPLACE_AFTER_MS;
   const { store, barrier } = deps;
   // Everything the hub keeps of a VM, found with one lookup per VM in a fan-out.
   const slots = new Map<string, Slot>();
@@ -373,6 +389,23 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
         throw invalidArgument("client_version", "must be at most 128 characters");
       }
       const s = slot(req.vm);
+      const set = s.watchers;
+      if (set.size >= MAX_STREAMS_PER_VM) {
+        const oldest = set.values().next().value as Watcher<unknown>;
+        if (performance.now() - oldest.openedAt < replaceAfterMs) {
+          throw new SecretsError(
+            "resource_exhausted",
+            `vm: vm '${req.vm}' already has ${MAX_STREAMS_PER_VM} WatchEnv streams open; close one, or retry in ${Math.ceil(replaceAfterMs / 1000)} s`,
+          );
+        }
+        oldest.close(
+          new SecretsError(
+            "resource_exhausted",
+            `vm: a new WatchEnv stream for vm '${req.vm}' replaced this one (at most ${MAX_STREAMS_PER_VM})`,
+          ),
+        );
+        set.delete(oldest);
+      }
       const p = s.info;
       p.lastSeen = new Date();
       if (req.clientVersion) p.clientVersion = req.clientVersion;
@@ -386,19 +419,6 @@ export function createWatchHub(deps: Deps & { heartbeatMs: number }) {
           ? { name: actor.caller.name, id: data.adminTokens[actor.caller.name]?.id }
           : undefined;
       const w = new Watcher<T>(sink, req.tokenId, admin);
-      const set = s.watchers;
-      if (set.size >= MAX_STREAMS_PER_VM) {
-        // The oldest goes: a shim reconnecting over a flaky network must not be locked out by
-        // its own half-dead streams, and one VM's streams cannot grow without bound.
-        const oldest = set.values().next().value;
-        oldest?.close(
-          new SecretsError(
-            "resource_exhausted",
-            `vm: more than ${MAX_STREAMS_PER_VM} WatchEnv streams for vm '${req.vm}'; the oldest was closed`,
-          ),
-        );
-        if (oldest) set.delete(oldest);
-      }
       set.add(w as Watcher<unknown>);
       const onAbort = () => w.close();
       signal.addEventListener("abort", onAbort, { once: true });
@@ -530,6 +550,7 @@ let watcherSeq = 0;
 class Watcher<T> {
   /** Which heartbeat bucket this stream is in. */
   readonly bucket = watcherSeq++ % HEARTBEAT_BUCKETS;
+  readonly openedAt = performance.now();
   private inFlight = false;
   private pending: T | undefined;
   private finish!: (err?: unknown) => void;

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -15,6 +15,8 @@ export interface Memory {
   rss: number;
   heapUsed: number;
   external: number;
+  /** Open file descriptors (sockets included), from /proc/<pid>/fd. */
+  fds: number;
 }
 
 /** A spawned secretsd: its addresses, its memory, and how to stop it. */
@@ -90,7 +92,8 @@ export function spawnSourceDaemon(
           const v8 = JSON.parse(line) as { heapUsed: number; external: number };
           const status = await readFile(`/proc/${child.pid}/status`, "utf8");
           const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
-          return { rss: kb * 1024, heapUsed: v8.heapUsed, external: v8.external };
+          const fds = (await readdir(`/proc/${child.pid}/fd`)).length;
+          return { rss: kb * 1024, heapUsed: v8.heapUsed, external: v8.external, fds };
         },
         async stop() {
           child.kill("SIGTERM");
