@@ -22,23 +22,9 @@ import { anyClient, bearer, callAny } from "./helpers/any-call.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import { startPeerProxy } from "./helpers/peer-proxy.js";
+import { str, uint, wire } from "./helpers/proto-wire.js";
 import { rawCall } from "./helpers/raw-h2.js";
 import { secretValue } from "./helpers/values.js";
-
-/** A varint of any size, as a protobuf encoder writes it. */
-function varint(n: bigint): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80n) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return out;
-}
-const str = (field: number, s: string) => [(field << 3) | 2, s.length, ...Buffer.from(s)];
-const uint = (field: number, n: bigint) => [field << 3, ...varint(n)];
-const wire = (...parts: number[][]) => Buffer.from(parts.flat());
 
 const auditLines = (d: TestDaemon) =>
   readFileSync(join(d.dataDir, "audit.log"), "utf8").split("\n").filter(Boolean);

@@ -4,27 +4,16 @@
  * replacement of the oldest once it is older than `streamReplaceAfterMs`.
  */
 import { describe, expect, test } from "vitest";
-import { createAuditBroker } from "../audit/audit.js";
-import { createBarrier, newMasterKey } from "../barrier/barrier.js";
-import { createLogger } from "../logger.js";
 import { createMemoryDriver } from "../store/drivers/memory.js";
 import { openStore } from "../store/store.js";
 import { createAccessService } from "./access.js";
-import { createDamageRegistry } from "./damage.js";
+import { testDeps } from "./test-deps.js";
 import type { WatchSink } from "./watch.js";
 import { createWatchHub, MAX_STREAMS_PER_VM } from "./watch.js";
 
 describe("watch hub: streams per VM", () => {
   test("refused while the oldest is young; the oldest replaced once it is old", async () => {
-    const store = await openStore(createMemoryDriver());
-    const barrier = await createBarrier(newMasterKey(), null);
-    const deps = {
-      store,
-      barrier,
-      audit: createAuditBroker([]),
-      log: createLogger({ level: "silent" }),
-      damage: createDamageRegistry(barrier),
-    };
+    const deps = await testDeps(await openStore(createMemoryDriver()));
     const actor = { caller: { kind: "local" } as const, requestId: "t" };
     await createAccessService(deps).createVm(actor, "vm1", []);
     const hub = createWatchHub({ ...deps, heartbeatMs: 60_000, streamReplaceAfterMs: 200 });

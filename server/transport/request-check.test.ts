@@ -14,23 +14,9 @@ import {
   GetSecretValueRequestSchema,
   SecretService,
 } from "../../proto/gen/vmauth/v1/secrets_pb.js";
+import { str, uint, varint, wire } from "../../test/helpers/proto-wire.js";
 import { checkedDeserializer, RejectedRequest } from "./request-check.js";
 import { serveForTest } from "./serve-for-test.js";
-
-/** A varint of any size, as a protobuf encoder writes it. */
-function varint(n: bigint): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80n) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return out;
-}
-const str = (field: number, s: string) => [(field << 3) | 2, s.length, ...Buffer.from(s)];
-const uint = (field: number, n: bigint) => [field << 3, ...varint(n)];
-const bytes = (...parts: number[][]) => Buffer.from(parts.flat());
 
 const rejected = (r: unknown) => {
   expect(r).toBeInstanceOf(RejectedRequest);
@@ -38,14 +24,14 @@ const rejected = (r: unknown) => {
 };
 
 describe("uint32: a wider varint", () => {
-  const wire = bytes(str(1, "openai"), uint(2, 2n ** 32n + 1n));
+  const wide = wire(str(1, "openai"), uint(2, 2n ** 32n + 1n));
 
   test("protobuf-es alone truncates 2^32+1 to 1 (what every runtime does)", () => {
-    expect(fromBinary(GetSecretValueRequestSchema, wire).version).toBe(1);
+    expect(fromBinary(GetSecretValueRequestSchema, wide).version).toBe(1);
   });
 
   test("is refused, naming the field", () => {
-    const err = rejected(checkedDeserializer(GetSecretValueRequestSchema)(wire));
+    const err = rejected(checkedDeserializer(GetSecretValueRequestSchema)(wide));
     expect(err.code).toBe("invalid_argument");
     expect(err.field).toBe("version");
     expect(err.message).toBe("version: 4294967297 is out of range (at most 4294967295)");
@@ -53,11 +39,11 @@ describe("uint32: a wider varint", () => {
 
   test("2^32−1, and a valid value in a needlessly long varint, pass", () => {
     const de = checkedDeserializer(GetSecretValueRequestSchema);
-    const max = de(bytes(str(1, "openai"), uint(2, 2n ** 32n - 1n)));
+    const max = de(wire(str(1, "openai"), uint(2, 2n ** 32n - 1n)));
     expect(max).not.toBeInstanceOf(RejectedRequest);
     // 1 written in ten bytes: legal protobuf, and no wider than 32 bits.
     const long = de(
-      bytes(str(1, "a"), [0x10, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
+      wire(str(1, "a"), [0x10, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
     );
     expect((long as { version: number }).version).toBe(1);
   });
@@ -70,11 +56,11 @@ describe("uint64: above Number.MAX_SAFE_INTEGER", () => {
   ] as const)("%s: 2^64−1 and 2^53 refused, 2^53−1 passes", (_l, schema, field, name) => {
     const de = checkedDeserializer(schema);
     for (const n of [2n ** 64n - 1n, 2n ** 53n]) {
-      const err = rejected(de(bytes(str(1, "vm1"), uint(field, n))));
+      const err = rejected(de(wire(str(1, "vm1"), uint(field, n))));
       expect(err.field).toBe(name);
       expect(err.message).toBe(`${name}: ${n} is out of range (at most 9007199254740991)`);
     }
-    const ok = de(bytes(str(1, "vm1"), uint(field, 2n ** 53n - 1n)));
+    const ok = de(wire(str(1, "vm1"), uint(field, 2n ** 53n - 1n)));
     expect(ok).not.toBeInstanceOf(RejectedRequest);
   });
 
@@ -95,11 +81,11 @@ describe("lists and unknown fields stay aligned with protobuf-es", () => {
   test("a packed int32 list with a 33-bit value is refused; unknown fields are skipped", () => {
     const de = checkedDeserializer(SourceCodeInfo_LocationSchema);
     const packed = [...varint(1n), ...varint(2n ** 33n)];
-    const err = rejected(de(bytes([0x0a, packed.length, ...packed])));
+    const err = rejected(de(wire([0x0a, packed.length, ...packed])));
     expect(err.field).toBe("path");
     const fine = [...varint(1n), ...varint(2n)];
     // Field 99 (unknown, a string) before the list.
-    const ok = de(bytes([0x9a, 0x06, 2, 0x61, 0x62], [0x0a, fine.length, ...fine]));
+    const ok = de(wire([0x9a, 0x06, 2, 0x61, 0x62], [0x0a, fine.length, ...fine]));
     expect((ok as { path: number[] }).path).toEqual([1, 2]);
   });
 });

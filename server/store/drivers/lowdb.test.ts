@@ -2,12 +2,10 @@ import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/prom
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { createAuditBroker } from "../../audit/audit.js";
-import { createBarrier, newMasterKey } from "../../barrier/barrier.js";
 import { createLogger } from "../../logger.js";
 import { createAccessService } from "../../secrets/access.js";
-import { createDamageRegistry } from "../../secrets/damage.js";
 import { createSecretService } from "../../secrets/secrets.js";
+import { testDeps } from "../../secrets/test-deps.js";
 import type { StoreView, Tx } from "../store.js";
 import { openStore } from "../store.js";
 import type { StoreData } from "../types.js";
@@ -20,14 +18,7 @@ async function everyKindOfChange(
   store: Awaited<ReturnType<typeof openStore>>,
   check: () => Promise<void>,
 ) {
-  const barrier = await createBarrier(newMasterKey(), null);
-  const deps = {
-    store,
-    barrier,
-    audit: createAuditBroker([]),
-    log: createLogger({ level: "silent" }),
-    damage: createDamageRegistry(barrier),
-  };
+  const deps = await testDeps(store);
   const secrets = createSecretService(deps);
   const access = createAccessService(deps);
   const actor = { caller: { kind: "local" } as const, requestId: "t" };
