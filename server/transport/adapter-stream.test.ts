@@ -14,7 +14,8 @@ import type { WatchEnvResponse } from "../../proto/gen/vmauth/v1/env_pb.js";
 import { EnvService, WatchEnvResponseSchema } from "../../proto/gen/vmauth/v1/env_pb.js";
 import { SecretsError } from "../errors.js";
 import { createLogger } from "../logger.js";
-import { bindService, directWrites } from "./adapter.js";
+import { bindService } from "./adapter.js";
+import { directWrites } from "./direct-write.js";
 import { serveForTest } from "./serve-for-test.js";
 
 // 64 KiB values: a few frames fill HTTP/2's flow-control window, so writes wait for drain.
