@@ -40,7 +40,7 @@ export function ensureEtcd(log: (s: string) => void): { version: string; note: s
   return { version, note };
 }
 
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);

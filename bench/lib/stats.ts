@@ -14,7 +14,7 @@ export function percentile(values: readonly number[], p: number): number {
   return percentileSorted(s, p);
 }
 
-export function percentileSorted(s: readonly number[], p: number): number {
+function percentileSorted(s: readonly number[], p: number): number {
   if (s.length === 0) return Number.NaN;
   const h = (s.length - 1) * p;
   const lo = Math.floor(h);

@@ -12,7 +12,7 @@ import { Peer } from "./ipc.js";
 import { spawnChild, waitListening } from "./proc.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-export const OUT = join(ROOT, ".bench-tmp", "children");
+const OUT = join(ROOT, ".bench-tmp", "children");
 /** The built programs, as `npm run build` leaves them. */
 export const BUILT = {
   secretsd: join(ROOT, "dist/bin/secretsd.js"),
@@ -50,7 +50,7 @@ export async function bundleChildren(): Promise<void> {
   });
 }
 
-export function childPath(name: ChildName): string {
+function childPath(name: ChildName): string {
   return join(OUT, `${name}.mjs`);
 }
 

@@ -71,13 +71,15 @@ export function defineClientCommand<const T extends ArgsDef>(
   });
 }
 
+// --- internal ---
+
 /**
  * Checks a command line against its definition and returns the value(s) of each option.
  * @throws UsageError for an unknown option, a missing option value, a non-repeatable option
  *   given twice, or more positionals than defined. Messages never repeat a positional, which
  *   may be a secret value.
  */
-export function scanArgs(
+function scanArgs(
   rawArgs: readonly string[],
   defs: ArgsDef,
   repeatable: readonly string[] = [],
@@ -121,8 +123,6 @@ export function scanArgs(
   }
   return values;
 }
-
-// --- internal ---
 
 interface Flag {
   name: string;

@@ -62,12 +62,21 @@ export function currentTarget(): string | undefined {
   return lastTarget;
 }
 
+/** Resolves the flags and builds a client (lazy: nothing connects before the first call). */
+export function connect(flags: ConnectionFlags): VmAuthClient {
+  const conn = resolveConnection(flags);
+  lastTarget = conn.target;
+  return createClient(conn.options);
+}
+
+// --- internal ---
+
 /**
  * Resolves flags and environment into client options.
  * @throws UsageError on conflicting or malformed flags; Error when a token or CA file cannot
  *   be read.
  */
-export function resolveConnection(
+function resolveConnection(
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv = process.env,
 ): Connection {
@@ -107,15 +116,6 @@ export function resolveConnection(
   );
   return { options: { socket, deadlineMs }, target: socket };
 }
-
-/** Resolves the flags and builds a client (lazy: nothing connects before the first call). */
-export function connect(flags: ConnectionFlags): VmAuthClient {
-  const conn = resolveConnection(flags);
-  lastTarget = conn.target;
-  return createClient(conn.options);
-}
-
-// --- internal ---
 
 function resolveToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv): string | undefined {
   if (flags.token !== undefined && flags["token-file"] !== undefined) {

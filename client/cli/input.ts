@@ -34,8 +34,10 @@ export async function readValue(arg: string | undefined, label: string): Promise
   return value;
 }
 
+// --- internal ---
+
 /** Reads all of stdin as strict UTF-8 (a replacement character would silently change a key). */
-export async function readStdin(): Promise<string> {
+async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
@@ -51,8 +53,6 @@ export async function readStdin(): Promise<string> {
     throw new Error("value: stdin is not valid UTF-8");
   }
 }
-
-// --- internal ---
 
 function stripOneNewline(text: string): string {
   if (text.endsWith("\r\n")) return text.slice(0, -2);

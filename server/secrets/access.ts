@@ -11,8 +11,8 @@ import type { Actor, Deps } from "./context.js";
 import { audited } from "./shared.js";
 import { checkNodeName } from "./validate.js";
 
-export const VM_TOKEN_PREFIX = "vmat_";
-export const ADMIN_TOKEN_PREFIX = "vmadm_";
+const VM_TOKEN_PREFIX = "vmat_";
+const ADMIN_TOKEN_PREFIX = "vmadm_";
 
 export function createAccessService(deps: Deps) {
   const { store, barrier } = deps;

@@ -63,11 +63,6 @@ const SENSITIVE = new Set([
 /** Prefixes: the dynamic loader's (glibc, macOS), malloc tuning, exported bash functions. */
 const SENSITIVE_PREFIXES = ["LD_", "DYLD_", "MALLOC_", "BASH_FUNC_"];
 
-/** True when `env` is on the deny-list. */
-export function isSensitiveEnv(env: string): boolean {
-  return SENSITIVE.has(env) || SENSITIVE_PREFIXES.some((p) => env.startsWith(p));
-}
-
 /**
  * Refuses a sensitive env var name unless `allowed`; INVALID_ARGUMENT naming `field`.
  * `allowed` comes from the secret's own flag, never from a global switch.
@@ -78,4 +73,11 @@ export function checkEnvPolicy(field: string, env: string, allowed: boolean): vo
     field,
     `${env} changes how programs load or run on the VM, so it is refused; set allow_sensitive_env on the secret (secretsctl --allow-sensitive-env) to deliver it anyway`,
   );
+}
+
+// --- internal ---
+
+/** True when `env` is on the deny-list. */
+function isSensitiveEnv(env: string): boolean {
+  return SENSITIVE.has(env) || SENSITIVE_PREFIXES.some((p) => env.startsWith(p));
 }

@@ -43,7 +43,7 @@ export interface UpdateSecretInput {
 }
 
 /** Keep at most this many versions of a secret; the oldest non-current ones go first. */
-export const MAX_VERSIONS = 100;
+const MAX_VERSIONS = 100;
 
 export function createSecretService(deps: Deps) {
   const { store, barrier } = deps;

@@ -4,13 +4,13 @@
  */
 import { invalidArgument } from "../errors.js";
 
-export const SECRET_NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
+const SECRET_NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
 export const ENV_NAME = /^[A-Z_][A-Z0-9_]{0,254}$/;
 /** VM and group names: hostname-like. */
-export const NODE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-export const MAX_VALUE_BYTES = 64 * 1024;
+const NODE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+const MAX_VALUE_BYTES = 64 * 1024;
 /** Labels per secret: each is stored and listed with every secret (issue #8: no cap before). */
-export const MAX_LABELS = 64;
+const MAX_LABELS = 64;
 const LABEL_KEY = /^[a-z0-9][a-z0-9_./-]{0,62}$/;
 
 /** A parsed scope. */

@@ -9,7 +9,7 @@ import { Metadata, status } from "@grpc/grpc-js";
 import type { ErrorCode } from "../errors.js";
 import { isSecretsError } from "../errors.js";
 
-export const STATUS: Record<ErrorCode, status> = {
+const STATUS: Record<ErrorCode, status> = {
   not_found: status.NOT_FOUND,
   already_exists: status.ALREADY_EXISTS,
   invalid_argument: status.INVALID_ARGUMENT,

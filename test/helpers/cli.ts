@@ -30,7 +30,7 @@ export interface CliOptions {
 }
 
 /** Every stderr printed by a CLI run of this test file. */
-export const stderrSeen: string[] = [];
+const stderrSeen: string[] = [];
 /** Every secret value this test file gave the CLI. */
 export const valuesUsed: string[] = [];
 
@@ -38,7 +38,7 @@ export const valuesUsed: string[] = [];
  * Fails with a clear message when the bundle is missing or older than its sources:
  * `npm test` builds first; a bare `vitest run` needs `node scripts/build.mjs`.
  */
-export function assertBuilt(): void {
+function assertBuilt(): void {
   if (!existsSync(SECRETSCTL)) {
     throw new Error(`${SECRETSCTL} is missing: run \`node scripts/build.mjs\` (npm test does)`);
   }
@@ -84,7 +84,7 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
 }
 
 /** A runner bound to a test daemon through $VM_AUTH_HOME (the CLI's default socket). */
-export function cliFor(d: TestDaemon) {
+function cliFor(d: TestDaemon) {
   return (args: readonly string[], opts: CliOptions = {}) =>
     runCli(args, { ...opts, env: { VM_AUTH_HOME: d.dataDir, ...opts.env } });
 }
@@ -126,7 +126,7 @@ export function failed(r: CliResult, code: number, mention: string | RegExp): st
 }
 
 /** Asserts no value this file used appears in any stderr the CLI printed. */
-export function expectNoValueInStderr(): void {
+function expectNoValueInStderr(): void {
   expect(valuesUsed.length).toBeGreaterThan(0);
   const all = stderrSeen.join("\n");
   for (const v of valuesUsed) {

@@ -113,7 +113,7 @@ export function rawCall(opts: RawCallOptions): Promise<RawAnswer> {
 }
 
 /** A header block of literal fields without indexing, no Huffman (RFC 7541 §6.2.2). */
-export function encodeHeaderBlock(headers: [string, string][]): Buffer {
+function encodeHeaderBlock(headers: [string, string][]): Buffer {
   const parts: Buffer[] = [];
   for (const [name, value] of headers) {
     parts.push(Buffer.from([0x00]), hpackString(name), hpackString(value));

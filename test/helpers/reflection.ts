@@ -7,7 +7,7 @@ import {
   ServerReflectionResponseSchema,
 } from "../../proto/gen/grpc/reflection/v1/reflection_pb.js";
 
-export async function reflect(
+async function reflect(
   target: string,
   request: Parameters<typeof create<typeof ServerReflectionRequestSchema>>[1],
 ): Promise<ServerReflectionResponse> {

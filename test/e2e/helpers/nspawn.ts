@@ -120,7 +120,7 @@ export function nspawnAvailable(): { ok: true } | { ok: false; why: string } {
 }
 
 /** Parses NUL-separated `NAME=value` records (as in /proc/<pid>/environ); bytes must be UTF-8. */
-export function parseEnviron(raw: Buffer): Map<string, string> {
+function parseEnviron(raw: Buffer): Map<string, string> {
   const env = new Map<string, string>();
   for (const rec of utf8.decode(raw).split("\0")) {
     if (rec === "") continue;
