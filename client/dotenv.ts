@@ -35,8 +35,8 @@ export class DotenvError extends Error {
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
 
 /**
- * Parses a dotenv file into its assignments, in file order (duplicates included; see
- * `dotenvToMap` for last-wins).
+ * Parses a dotenv file into its assignments, in file order (a name assigned twice appears
+ * twice).
  * @throws DotenvError for a line that is not an assignment, an invalid name, an unterminated
  *   quote or text after a closing quote.
  */
@@ -48,11 +48,6 @@ export function parseDotenv(input: string): DotenvEntry[] {
     if (entry) entries.push(entry);
   }
   return entries;
-}
-
-/** The assignments as a Map; a name assigned twice keeps its last value, as a shell would. */
-export function dotenvToMap(entries: readonly DotenvEntry[]): Map<string, string> {
-  return new Map(entries.map((e) => [e.name, e.value]));
 }
 
 // --- internal ---

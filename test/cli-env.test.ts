@@ -7,7 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { dotenvToMap, parseDotenv } from "../client/dotenv.js";
+import { parseDotenv } from "../client/dotenv.js";
 import type { CliResult, CliRunner } from "./helpers/cli.js";
 import { cliSuite, failed, listJson, ok, use, value } from "./helpers/cli.js";
 import type { TestDaemon } from "./helpers/daemon.js";
@@ -93,7 +93,7 @@ describe("export", () => {
     const r = stdoutOf.dotenv as CliResult;
     expect(ok(await cli(["export", "exp1"]))).toBe(r.stdout);
     expect(r.code).toBe(0);
-    const parsed = dotenvToMap(parseDotenv(r.stdout));
+    const parsed = readDotenv(r.stdout);
     // Backslashes, and ' next to ", have no quoting every dotenv reader agrees on.
     const omitted = ["X_BACKSLASH", "X_QUOTES"];
     const notes = r.stderr.trimEnd().split("\n");
@@ -115,7 +115,7 @@ describe("export", () => {
     expect(r.stderr).toBe("");
     expect(r.stdout.startsWith("# Managed by vm-auth-shim")).toBe(true);
     // The dialect: double quotes, backslash before \ " $ `, everything else literal.
-    const parsed = dotenvToMap(parseDotenv(r.stdout));
+    const parsed = readDotenv(r.stdout);
     for (const [name, v] of Object.entries(vals)) expect(parsed.get(name), name).toBe(v);
   });
 
@@ -289,4 +289,9 @@ function decodeEnvironmentD(text: string): Map<string, string> {
     }
   }
   return vars;
+}
+
+/** A dotenv file as a reader sees it: a name assigned twice keeps its last value. */
+function readDotenv(text: string): Map<string, string> {
+  return new Map(parseDotenv(text).map((e) => [e.name, e.value]));
 }
