@@ -1,51 +1,95 @@
+/**
+ * GetEnv and WatchEnv share one view path: the same answer for the same damage, the VM check
+ * in one place, and no cache kept for a deleted VM. Real store (memory driver), barrier and
+ * services; the watch sink records what it is given.
+ */
 import { describe, expect, test } from "vitest";
-import type { SecretRecord, StoreData } from "../store/types.js";
-import { emptyStore } from "../store/types.js";
-import { computeView } from "./env.js";
+import { createMemoryDriver } from "../store/drivers/memory.js";
+import { openStore } from "../store/store.js";
+import { createAccessService } from "./access.js";
+import { createEnvService } from "./env.js";
+import { createSecretService } from "./secrets.js";
+import { testDeps } from "./test-deps.js";
+import { createWatchHub } from "./watch.js";
 
-const secret = (name: string, env: string, scope: string): SecretRecord => ({
-  name,
-  env,
-  scope,
-  kind: "static",
-  provider: "",
-  description: "",
-  labels: {},
-  currentVersion: 1,
-  versions: [],
-  createdAt: "t",
-  updatedAt: "t",
-  modRevision: 1,
-});
+const local = { caller: { kind: "local" } as const, requestId: "t" };
 
-describe("computeView", () => {
-  const data: StoreData = emptyStore();
-  data.vms.a = { name: "a", groups: ["g1", "g2"], tokens: [], createdAt: "t", modRevision: 1 };
-  data.vms.b = { name: "b", groups: [], tokens: [], createdAt: "t", modRevision: 1 };
-  for (const s of [
-    secret("k-global", "K", "global"),
-    secret("k-g2", "K", "group:g2"),
-    secret("k-g1", "K", "group:g1"),
-    secret("k-vm-a", "K", "vm:a"),
-    secret("l-global", "L", "global"),
-    secret("l-g2", "L", "group:g2"),
-    secret("m-vm-b", "M", "vm:b"),
-  ]) {
-    data.secrets[s.name] = s;
-  }
+async function setup() {
+  const deps = await testDeps(await openStore(createMemoryDriver()));
+  const access = createAccessService(deps);
+  const secrets = createSecretService(deps);
+  await access.createVm(local, "vm1", []);
+  await access.createVm(local, "vm2", []);
+  await secrets.create(local, { name: "key", value: "v-1234567890", scope: "vm:vm1" });
+  const env = createEnvService(deps);
+  const hub = createWatchHub({ ...deps, heartbeatMs: 60_000 });
+  const watch = (vm: string) =>
+    hub.watch(
+      local,
+      { vm, sinceRevision: 0, appliedDigest: "", clientVersion: "" },
+      { encode: () => "s", heartbeat: () => "h", write: () => undefined },
+      new AbortController().signal,
+    );
+  return { deps, env, hub, watch, access };
+}
 
-  test("vm beats group beats global; groups tie by name; sorted by env", () => {
-    expect(computeView(data, "a").map((e) => [e.env, e.secret.name])).toEqual([
-      ["K", "k-vm-a"],
-      ["L", "l-g2"],
-    ]);
-    expect(computeView(data, "b").map((e) => [e.env, e.secret.name])).toEqual([
-      ["K", "k-global"],
-      ["L", "l-global"],
-      ["M", "m-vm-b"],
-    ]);
-    delete data.secrets["k-vm-a"];
-    expect(computeView(data, "a")[0]?.secret.name).toBe("k-g1");
-    expect(computeView(data, "nope")).toEqual([]);
+describe("one view path for GetEnv and WatchEnv", () => {
+  test("a secret whose current version is missing: FAILED_PRECONDITION naming it, on both", async () => {
+    const { deps, env, hub, watch } = await setup();
+    const open = watch("vm1"); // served now; the fan-out of the damage ends it
+    await deps.store.mutate((head, tx) => {
+      const rec = head.secrets.key;
+      if (rec) tx.put("secrets", { ...rec, currentVersion: 7 });
+    });
+    const named = {
+      code: "failed_precondition",
+      message: expect.stringContaining("secret 'key' has no version 7"),
+    };
+    await expect(open).rejects.toMatchObject(named);
+    await expect(env.getEnv(local, "vm1")).rejects.toMatchObject(named);
+    await expect(watch("vm1")).rejects.toMatchObject(named);
+    // vm2 does not need it: served.
+    expect((await env.getEnv(local, "vm2")).vars).toEqual([]);
+    hub.close();
+  });
+
+  test("the VM check is the same on every env call: unknown, missing, another VM's", async () => {
+    const { env, hub, watch } = await setup();
+    const vmCaller = { caller: { kind: "vm", vm: "vm1", tokenId: "x" } as const, requestId: "t" };
+    await expect(env.getEnv(local, "nope")).rejects.toMatchObject({
+      code: "not_found",
+      field: "vm",
+    });
+    await expect(watch("nope")).rejects.toMatchObject({ code: "not_found", field: "vm" });
+    await expect(env.getEnv(local, "")).rejects.toMatchObject({
+      code: "invalid_argument",
+      field: "vm",
+    });
+    await expect(env.getEnv(vmCaller, "vm2")).rejects.toMatchObject({
+      code: "permission_denied",
+      field: "vm",
+    });
+    await expect(
+      hub.ack(vmCaller, {
+        vm: "vm2",
+        revision: 1,
+        restartedUnits: [],
+        omitted: [],
+        clientVersion: "",
+        error: "",
+      }),
+    ).rejects.toMatchObject({ code: "permission_denied", field: "vm" });
+    hub.close();
+  });
+
+  test("a deleted VM's cached plan is dropped", async () => {
+    const { deps, env, hub, access } = await setup();
+    await env.getEnv(local, "vm1");
+    await env.getEnv(local, "vm2");
+    expect(env.cachedPlans()).toBe(2);
+    await deps.store.mutate((_head, tx) => tx.delete("secrets", "key"));
+    await access.deleteVm(local, "vm1");
+    expect(env.cachedPlans()).toBe(1);
+    hub.close();
   });
 });

@@ -5,7 +5,6 @@ import { encodeMessage } from "../../../proto/adapter.js";
 import type { EnvService as EnvServiceDesc } from "../../../proto/gen/vmauth/v1/env_pb.js";
 import { WatchEnvResponseSchema } from "../../../proto/gen/vmauth/v1/env_pb.js";
 import type { EnvService } from "../../secrets/env.js";
-import { resolveVm } from "../../secrets/env.js";
 import type { StreamSnapshot, WatchHub } from "../../secrets/watch.js";
 import type { ServiceImpl } from "../adapter.js";
 import type { VarMeta } from "../env-wire.js";
@@ -18,7 +17,8 @@ export function envHandlers(
   heartbeatMs: number,
   turns: TurnScheduler,
 ): ServiceImpl<typeof EnvServiceDesc> {
-  const meta = new Map<string, { revision: number; meta: VarMeta[] }>();
+  // Keyed by the view's plan: one object per VM and revision, dropped with its VM.
+  const meta = new WeakMap<object, VarMeta[]>();
   const encodeHeartbeat = (revision: number): Encoded =>
     encodeMessage(
       WatchEnvResponseSchema,
@@ -33,20 +33,18 @@ export function envHandlers(
     async getEnv(req, ctx) {
       const snap = await turns.run(() => env.getEnv(ctx, req.vm));
       // The non-value fields of a VM's variables are the same at one revision: encoded once.
-      let m = meta.get(snap.vm);
-      if (m?.revision !== snap.revision || m.meta.length !== snap.vars.length) {
-        m = { revision: snap.revision, meta: encodeVarMeta(snap.vars) };
-        meta.set(snap.vm, m);
+      let m = meta.get(snap.plan);
+      if (!m) {
+        m = encodeVarMeta(snap.vars);
+        meta.set(snap.plan, m);
       }
-      return encodeSnapshotResponse({ ...snap, digest: "" }, m.meta);
+      return encodeSnapshotResponse({ ...snap, digest: "" }, m);
     },
     async watchEnv(req, ctx, stream) {
-      const vm = resolveVm(ctx.caller, req.vm);
       await hub.watch<Encoded>(
         ctx,
         {
-          vm,
-          tokenId: ctx.caller.kind === "vm" ? ctx.caller.tokenId : undefined,
+          vm: req.vm,
           sinceRevision: Number(req.sinceRevision),
           appliedDigest: req.appliedDigest,
           clientVersion: req.clientVersion,
@@ -56,9 +54,8 @@ export function envHandlers(
       );
     },
     async ackEnv(req, ctx) {
-      const vm = resolveVm(ctx.caller, req.vm);
       await hub.ack(ctx, {
-        vm,
+        vm: req.vm,
         revision: Number(req.revision),
         restartedUnits: req.restartedUnits,
         omitted: req.omitted,
