@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { silentLogger } from "../common/logger.js";
 import { createApplier, restoreLastKnownGood } from "./apply.js";
 import type { UnitSpec } from "./config.js";
 import { createExec, type Exec } from "./exec.js";
-import { silentLogger } from "./log.js";
 import type { AckRequest, EnvSnapshot } from "./source.js";
 import { EMPTY_STATE, loadState, type ShimState } from "./state.js";
 

@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import { LOG_LEVELS, type LogLevel } from "./log.js";
+import { LOG_LEVELS, type LogSeverity } from "../common/logger.js";
 
 /** Where `run`, `status` and `restore` look for the config unless --config says otherwise. */
 export const DEFAULT_CONFIG_FILE = "/etc/vm-auth/shim.json";
@@ -60,7 +60,7 @@ export interface ShimOptions {
   /** @default "systemctl" */
   systemctl?: string | undefined;
   /** @default "info" */
-  logLevel?: LogLevel | undefined;
+  logLevel?: LogSeverity | undefined;
 }
 
 export interface UnitSpecInput {
@@ -87,7 +87,7 @@ export interface ShimConfig {
   readonly keepalive: { readonly timeMs: number; readonly timeoutMs: number };
   readonly heartbeatMs: number;
   readonly systemctl: string;
-  readonly logLevel: LogLevel;
+  readonly logLevel: LogSeverity;
 }
 
 /** A bad setting; the message names the setting (and file), never a token. */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { silentLogger } from "../common/logger.js";
 import type { UnitSpec } from "./config.js";
 import { createExec, diffNames, type RunCommand, selectUnits } from "./exec.js";
-import { silentLogger } from "./log.js";
 
 const units: UnitSpec[] = [
   { name: "app-a.service", keys: ["OPENAI_API_KEY"], action: "restart" },

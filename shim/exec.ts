@@ -5,8 +5,8 @@
  * A unit none of whose keys changed is never touched; `try-` leaves stopped units stopped.
  */
 import { execFile } from "node:child_process";
+import type { Logger } from "../common/logger.js";
 import type { UnitSpec } from "./config.js";
-import type { Logger } from "./log.js";
 
 /** Units to act on, by action; sorted, no duplicates. */
 export interface Selection {

@@ -5,6 +5,7 @@
  */
 import { realpathSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { createLogger, type Logger, type LogSeverity } from "../common/logger.js";
 import { createApplier, restoreLastKnownGood } from "./apply.js";
 import type { ShimConfig, ShimOptions } from "./config.js";
 import {
@@ -20,7 +21,6 @@ import {
 } from "./config.js";
 import { createExec, runCommand } from "./exec.js";
 import { install } from "./install.js";
-import { createLogger, type Logger, type LogLevel } from "./log.js";
 import {
   createStatusWriter,
   loadState,
@@ -302,7 +302,7 @@ function flagOptions(v: Values): ShimOptions {
     backoff: has(backoff) ? stripUndefined(backoff) : undefined,
     keepalive: has(keepalive) ? stripUndefined(keepalive) : undefined,
     systemctl: v.systemctl,
-    logLevel: v["log-level"] as LogLevel | undefined,
+    logLevel: v["log-level"] as LogSeverity | undefined,
   });
 }
 

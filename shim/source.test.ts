@@ -2,8 +2,8 @@ import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { ClientError } from "../client/errors.js";
 import type { ClientOptions, VmAuthClient } from "../client/index.js";
+import type { Logger } from "../common/logger.js";
 import { ShimConfigError } from "./config.js";
-import type { Logger } from "./log.js";
 import {
   type AckRequest,
   createSource,

@@ -12,8 +12,8 @@
  */
 import type { ClientOptions, VmAuthClient } from "../client/index.js";
 import { createClient, isClientError } from "../client/index.js";
+import type { Logger } from "../common/logger.js";
 import { type BackoffConfig, backoffDelay, sleep } from "./backoff.js";
-import type { Logger } from "./log.js";
 import type { ConnectionState } from "./state.js";
 
 type WatchEnvResponse =

@@ -5,7 +5,7 @@
  * restart of the shim, never a value. The status file (on /run) is what `vm-auth-shim status`
  * shows about the running shim.
  */
-import type { Logger } from "./log.js";
+import type { Logger } from "../common/logger.js";
 import { readIfExists, writeFileAtomic } from "./sink.js";
 
 /** Where one env var came from (never its value). */

@@ -4,7 +4,7 @@
  * file alone.
  */
 
-import { silentLogger } from "./log.js";
+import { silentLogger } from "../common/logger.js";
 import { readIfExists } from "./sink.js";
 import { type ConnectionState, loadState, readStatus, type ShimStatus } from "./state.js";
 
