@@ -6,6 +6,8 @@
  * snapshot per class, encoded once per encoder, to all of its streams (DESIGN.md: per-stream
  * serialisation doubles the server's loop). Deliveries are audited in batches after the
  * snapshots are on their way. Also the per-VM slots the hub keeps (presence, digest, streams).
+ * A little over 250 lines: the flush is one loop whose bookkeeping (classes, encoders, the
+ * class of the previous VM) only reads right together; splitting it would scatter that state.
  */
 import { SecretsError } from "../errors.js";
 import type { Change, StoreView } from "../store/store.js";
