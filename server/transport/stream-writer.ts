@@ -52,8 +52,9 @@ export function createServerStream<O extends DescMessage>(
         const taken = writeDirect(direct, msg);
         if (taken !== undefined) return taken ? undefined : waitFor(direct.stream);
       }
-      // Not taken (the stream is ending): grpc-js now holds a message, so the path is
-      // checked again before the next frame.
+      // Not taken (the stream is ending, or the message is over the max send size, which
+      // grpc-js then refuses itself): grpc-js now holds a message, so the path is checked
+      // again before the next frame.
       direct = undefined;
       return call.write(msg) ? undefined : waitFor(call);
     }
