@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import sodium from "libsodium-wrappers-sumo";
 import { SecretsError } from "../errors.js";
 import type { KeyringRecord } from "../store/types.js";
+import { chooseDecrypt } from "./direct-decrypt.js";
 
 const BLOB_VERSION = 1;
 const HEADER = 1 + 4 + 24;
@@ -78,8 +79,11 @@ export async function createBarrier(
   for (const t of record.terms)
     terms.set(t.term, openWith(master, `keyring/term/${t.term}`, t.wrapped));
   const tokenKey = openWith(master, "keyring/token", record.tokenKey);
+  // Values open on the hot path: libsodium's C function on its heap when that checks out at
+  // start, else the wrapper's decrypt, with identical results (direct-decrypt.ts).
+  const decrypt = chooseDecrypt();
   const openParsed = (aad: string, p: ParsedBlob): Buffer => {
-    const pt = openDirect(keyFor(p.term), p.nonce, p.ct, aad);
+    const pt = decrypt(keyFor(p.term), p.nonce, p.ct, aad);
     if (pt === undefined) throw new SecretsError("internal", "ciphertext failed authentication");
     return pt;
   };
@@ -167,68 +171,6 @@ function parseBlob(blob: string): ParsedBlob {
     throw new SecretsError("internal", "malformed ciphertext");
   }
   return { term: buf.readUInt32BE(1), nonce: buf.subarray(5, HEADER), ct: buf.subarray(HEADER) };
-}
-
-interface SodiumCore {
-  HEAPU8: Uint8Array;
-  _malloc(n: number): number;
-  _crypto_aead_xchacha20poly1305_ietf_decrypt(...args: (number | null)[]): number;
-}
-
-let scratch: { addr: number; size: number } | undefined;
-
-/**
- * XChaCha20-Poly1305-IETF decryption by libsodium's own C function, called directly with one
- * reused scratch area in its heap. libsodium-wrappers' `..._decrypt` mallocs, copies and
- * frees every argument and the result on each call: ~2 µs per value, most of GetEnv's CPU;
- * this is the same function without that overhead. Key and plaintext are wiped from the
- * scratch area before returning. Returns undefined when authentication fails.
- * barrier.test.ts checks it against the wrapper's decrypt.
- */
-function openDirect(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  ct: Uint8Array,
-  aad: string,
-): Buffer | undefined {
-  const core = (sodium as unknown as { libsodium: SodiumCore }).libsodium;
-  const aadLen = Buffer.byteLength(aad, "utf8");
-  const need = 32 + 24 + aadLen + ct.length * 2;
-  if (!scratch || scratch.size < need) {
-    // Never freed: one area, grown to the largest value seen (at most ~130 KiB).
-    const size = Math.max(need, 16 * 1024);
-    scratch = { addr: core._malloc(size), size };
-  }
-  const k = scratch.addr;
-  const n = k + 32;
-  const a = n + 24;
-  const c = a + aadLen;
-  const m = c + ct.length;
-  let heap = core.HEAPU8;
-  heap.set(key, k);
-  heap.set(nonce, n);
-  Buffer.from(heap.buffer, heap.byteOffset + a, aadLen).write(aad, "utf8");
-  heap.set(ct, c);
-  const rc = core._crypto_aead_xchacha20poly1305_ietf_decrypt(
-    m,
-    null,
-    0,
-    c,
-    ct.length,
-    0,
-    a,
-    aadLen,
-    0,
-    n,
-    k,
-  );
-  heap = core.HEAPU8;
-  const mlen = ct.length - 16;
-  // A copy: the scratch area is wiped below and reused by the next call.
-  const out = rc === 0 ? Buffer.from(heap.subarray(m, m + mlen)) : undefined;
-  heap.fill(0, k, n);
-  heap.fill(0, m, m + Math.max(mlen, 0));
-  return out;
 }
 
 function newKeyring(master: Uint8Array): KeyringRecord {
