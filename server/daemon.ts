@@ -80,7 +80,10 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         }
         const damage = createDamageRegistry(barrier);
         await checkCiphertexts(store, damage, log, config.repair);
-        const audit = createAuditBroker([createFileAuditDevice(join(config.dataDir, "audit.log"))]);
+        const audit = createAuditBroker(
+          [createFileAuditDevice(join(config.dataDir, "audit.log"))],
+          log.child({ component: "audit" }),
+        );
         cleanups.push(() => audit.close());
         const deps = { store, barrier, audit, log, damage };
         const hub = createWatchHub({ ...deps, heartbeatMs: config.heartbeatMs });

@@ -1,8 +1,32 @@
 /**
- * The audit log is not logging: every read of a value and every change goes to every audit
- * device, and a request fails when no device records it. Entries never hold a value or token.
+ * The audit log is not logging: every read or delivery of a value, every change and every
+ * refused call goes to every audit device. Whether a call fails when no device records its
+ * entry is decided by the entry's kind (AuditKind). Entries never hold a value or token.
  */
 import { SecretsError } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+/**
+ * What an audited call did. The kind alone decides what a lost entry (no device recorded it)
+ * does to the call, never the action's name. A lost entry is always logged; besides:
+ * - `read`: a value returned to the caller (GetSecretValue, GetEnv). Fails closed: the value
+ *   is returned only once its entry is recorded, so a lost entry fails the call (UNAVAILABLE)
+ *   and the value is never sent.
+ * - `delivery`: a value pushed down a WatchEnv stream (the first snapshot, and each change
+ *   fanned out). The value goes first and its entry follows (batched for a fan-out), so no
+ *   stream waits for the disk; a lost entry does not end the stream: its bytes are already
+ *   sent, and ending it would only make the shim reconnect and be sent them again.
+ * - `report`: what a VM says it applied (AckEnv). A lost entry fails the call: the shim sends
+ *   a failed ack again, and the retry records it.
+ * - `change`: a change, committed durably before its entry is written. A lost entry does not
+ *   fail the call: an error would make the client retry a change that already happened.
+ * - `refusal`: a call the transport refused (authentication, permission); it fails anyway.
+ * A call that failed on its own keeps its own error, whatever the kind.
+ */
+export type AuditKind = "read" | "delivery" | "report" | "change" | "refusal";
+
+/** An entry as callers give it; the broker adds the time. */
+export type AuditInput = Omit<AuditEntry, "time">;
 
 export interface AuditEntry {
   time: string;
@@ -34,42 +58,57 @@ export interface AuditDevice {
    * Many entries sharing one time (a fan-out's deliveries): one promise, and no entry object
    * made per entry to add the time.
    */
-  logMany?(time: string, entries: readonly Omit<AuditEntry, "time">[]): Promise<void>;
+  logMany?(time: string, entries: readonly AuditInput[]): Promise<void>;
   /** The newest entries matching the query, oldest first (devices that can be read). */
   query?(q: AuditQuery): Promise<AuditEntry[]>;
   close(): Promise<void>;
 }
 
-/** Fans each entry out to every device; fails when none recorded it. */
+/**
+ * Fans each entry out to every device. An entry no device recorded is logged, and fails the
+ * call (rejects with UNAVAILABLE) only when its kind says so (AuditKind).
+ */
 export interface AuditBroker {
-  record(entry: Omit<AuditEntry, "time">): Promise<void>;
-  /** Records many entries with one timestamp; fails when no device recorded them. */
-  recordMany(entries: readonly Omit<AuditEntry, "time">[]): Promise<void>;
+  record(kind: AuditKind, entry: AuditInput): Promise<void>;
+  /** Records many entries of one kind with one timestamp (a fan-out's deliveries). */
+  recordMany(kind: AuditKind, entries: readonly AuditInput[]): Promise<void>;
   query(q: AuditQuery): Promise<AuditEntry[]>;
   close(): Promise<void>;
 }
 
-export function createAuditBroker(devices: AuditDevice[]): AuditBroker {
+/** A broker over `devices`; `log` gets every entry that no device recorded. */
+export function createAuditBroker(devices: AuditDevice[], log: Logger): AuditBroker {
+  const settle = async (kind: AuditKind, action: string, writes: Promise<void>[]) => {
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r) => r.status === "rejected");
+    if (!failed || results.some((r) => r.status === "fulfilled")) return;
+    log.error("audit write failed", { kind, action, err: failed.reason });
+    if (FAILS_CALL[kind]) {
+      throw new SecretsError("unavailable", "audit log could not record the request", {
+        cause: failed.reason,
+      });
+    }
+  };
   return {
-    async record(partial) {
+    record(kind, partial) {
       const entry: AuditEntry = { time: new Date().toISOString(), ...partial };
-      const results = await Promise.allSettled(devices.map((d) => d.log(entry)));
-      if (devices.length > 0 && results.every((r) => r.status === "rejected")) {
-        throw new SecretsError("unavailable", "audit log could not record the request");
-      }
+      return settle(
+        kind,
+        entry.action,
+        devices.map((d) => d.log(entry)),
+      );
     },
-    async recordMany(partials) {
+    recordMany(kind, partials) {
       const time = new Date().toISOString();
-      const results = await Promise.allSettled(
+      return settle(
+        kind,
+        partials[0]?.action ?? "",
         devices.map((d) =>
           d.logMany
             ? d.logMany(time, partials)
-            : Promise.all(partials.map((p) => d.log({ time, ...p }))),
+            : Promise.all(partials.map((p) => d.log({ time, ...p }))).then(() => {}),
         ),
       );
-      if (devices.length > 0 && results.every((r) => r.status === "rejected")) {
-        throw new SecretsError("unavailable", "audit log could not record the request");
-      }
     },
     async query(q) {
       const reader = devices.find((d) => d.query);
@@ -80,3 +119,14 @@ export function createAuditBroker(devices: AuditDevice[]): AuditBroker {
     },
   };
 }
+
+// --- internal ---
+
+/** AuditKind's policy: whether an entry no device recorded fails its call. */
+const FAILS_CALL: Record<AuditKind, boolean> = {
+  read: true,
+  report: true,
+  delivery: false,
+  change: false,
+  refusal: false,
+};

@@ -43,7 +43,7 @@ export function createAccessService(deps: Deps) {
     },
 
     async createVm(actor: Actor, nameIn: string, groupsIn: string[]) {
-      return audited(deps, actor, "vm.create", { vm: nameIn }, async () => {
+      return audited(deps, actor, "change", "vm.create", { vm: nameIn }, async () => {
         const name = checkNodeName("name", "vm", nameIn);
         const groups = [...new Set(groupsIn.map((g) => checkNodeName("groups", "group", g)))];
         const { token, record } = issue(VM_TOKEN_PREFIX);
@@ -66,7 +66,7 @@ export function createAccessService(deps: Deps) {
     },
 
     async updateVm(actor: Actor, nameIn: string, add: string[], remove: string[]) {
-      return audited(deps, actor, "vm.update", { vm: nameIn }, async () => {
+      return audited(deps, actor, "change", "vm.update", { vm: nameIn }, async () => {
         const name = checkNodeName("name", "vm", nameIn);
         for (const g of add) checkNodeName("add_groups", "group", g);
         for (const g of remove) checkNodeName("remove_groups", "group", g);
@@ -82,7 +82,7 @@ export function createAccessService(deps: Deps) {
     },
 
     async deleteVm(actor: Actor, nameIn: string) {
-      return audited(deps, actor, "vm.delete", { vm: nameIn }, async () => {
+      return audited(deps, actor, "change", "vm.delete", { vm: nameIn }, async () => {
         const name = checkNodeName("name", "vm", nameIn);
         return store.mutate((data, tx) => {
           getVm(data, name);
@@ -94,7 +94,7 @@ export function createAccessService(deps: Deps) {
     },
 
     async issueVmToken(actor: Actor, nameIn: string, keepExisting: boolean) {
-      return audited(deps, actor, "vm.token", { vm: nameIn }, async () => {
+      return audited(deps, actor, "change", "vm.token", { vm: nameIn }, async () => {
         const name = checkNodeName("name", "vm", nameIn);
         const { token, record } = issue(VM_TOKEN_PREFIX);
         await store.mutate((data, tx) => {
@@ -106,7 +106,7 @@ export function createAccessService(deps: Deps) {
     },
 
     async revokeVmTokens(actor: Actor, nameIn: string) {
-      return audited(deps, actor, "vm.revoke", { vm: nameIn }, async (note) => {
+      return audited(deps, actor, "change", "vm.revoke", { vm: nameIn }, async (note) => {
         const name = checkNodeName("name", "vm", nameIn);
         const revoked = await store.mutate((data, tx) => {
           const vm = getVm(data, name);
@@ -119,13 +119,20 @@ export function createAccessService(deps: Deps) {
     },
 
     async createGroup(actor: Actor, nameIn: string) {
-      return audited(deps, actor, "group.create", { detail: `group ${nameIn}` }, async () => {
-        const name = checkNodeName("name", "group", nameIn);
-        return store.mutate((data, tx) => {
-          if (data.groups[name]) throw alreadyExists("name", `group '${name}' already exists`);
-          return tx.put("groups", { name, createdAt: new Date().toISOString() });
-        });
-      });
+      return audited(
+        deps,
+        actor,
+        "change",
+        "group.create",
+        { detail: `group ${nameIn}` },
+        async () => {
+          const name = checkNodeName("name", "group", nameIn);
+          return store.mutate((data, tx) => {
+            if (data.groups[name]) throw alreadyExists("name", `group '${name}' already exists`);
+            return tx.put("groups", { name, createdAt: new Date().toISOString() });
+          });
+        },
+      );
     },
 
     listGroups() {
@@ -143,33 +150,47 @@ export function createAccessService(deps: Deps) {
     },
 
     async deleteGroup(actor: Actor, nameIn: string) {
-      return audited(deps, actor, "group.delete", { detail: `group ${nameIn}` }, async () => {
-        const name = checkNodeName("name", "group", nameIn);
-        return store.mutate((data, tx) => {
-          if (!data.groups[name]) throw notFound("group", name, "name");
-          refuseIfScoped(data, `group:${name}`);
-          for (const vm of Object.values(data.vms)) {
-            if (vm.groups.includes(name)) {
-              tx.put("vms", { ...vm, groups: vm.groups.filter((g) => g !== name) });
+      return audited(
+        deps,
+        actor,
+        "change",
+        "group.delete",
+        { detail: `group ${nameIn}` },
+        async () => {
+          const name = checkNodeName("name", "group", nameIn);
+          return store.mutate((data, tx) => {
+            if (!data.groups[name]) throw notFound("group", name, "name");
+            refuseIfScoped(data, `group:${name}`);
+            for (const vm of Object.values(data.vms)) {
+              if (vm.groups.includes(name)) {
+                tx.put("vms", { ...vm, groups: vm.groups.filter((g) => g !== name) });
+              }
             }
-          }
-          tx.delete("groups", name);
-        });
-      });
+            tx.delete("groups", name);
+          });
+        },
+      );
     },
 
     async createAdminToken(actor: Actor, nameIn: string) {
-      return audited(deps, actor, "admin_token.create", { detail: `token ${nameIn}` }, async () => {
-        const name = checkNodeName("name", "admin token", nameIn);
-        const { token, record } = issue(ADMIN_TOKEN_PREFIX);
-        const rec = await store.mutate((data, tx) => {
-          if (data.adminTokens[name]) {
-            throw alreadyExists("name", `admin token '${name}' already exists`);
-          }
-          return tx.put("adminTokens", { ...record, name });
-        });
-        return { record: rec, token };
-      });
+      return audited(
+        deps,
+        actor,
+        "change",
+        "admin_token.create",
+        { detail: `token ${nameIn}` },
+        async () => {
+          const name = checkNodeName("name", "admin token", nameIn);
+          const { token, record } = issue(ADMIN_TOKEN_PREFIX);
+          const rec = await store.mutate((data, tx) => {
+            if (data.adminTokens[name]) {
+              throw alreadyExists("name", `admin token '${name}' already exists`);
+            }
+            return tx.put("adminTokens", { ...record, name });
+          });
+          return { record: rec, token };
+        },
+      );
     },
 
     listAdminTokens() {
@@ -177,13 +198,20 @@ export function createAccessService(deps: Deps) {
     },
 
     async revokeAdminToken(actor: Actor, nameIn: string) {
-      return audited(deps, actor, "admin_token.revoke", { detail: `token ${nameIn}` }, async () => {
-        const name = checkNodeName("name", "admin token", nameIn);
-        await store.mutate((data, tx) => {
-          if (!data.adminTokens[name]) throw notFound("admin token", name, "name");
-          tx.delete("adminTokens", name);
-        });
-      });
+      return audited(
+        deps,
+        actor,
+        "change",
+        "admin_token.revoke",
+        { detail: `token ${nameIn}` },
+        async () => {
+          const name = checkNodeName("name", "admin token", nameIn);
+          await store.mutate((data, tx) => {
+            if (!data.adminTokens[name]) throw notFound("admin token", name, "name");
+            tx.delete("adminTokens", name);
+          });
+        },
+      );
     },
   };
 

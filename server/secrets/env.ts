@@ -74,7 +74,7 @@ export function createEnvService(deps: Deps) {
   return {
     /** GetEnv: the caller's (or the named) VM's env, audited as a read of each secret. */
     async getEnv(actor: Actor, vmIn: string) {
-      return audited(deps, actor, "env.get", vmIn ? { vm: vmIn } : {}, async (note) => {
+      return audited(deps, actor, "read", "env.get", vmIn ? { vm: vmIn } : {}, async (note) => {
         const vm = vmOf(store.data, actor.caller, vmIn);
         note({ vm });
         const snap = snapshot(vm);

@@ -197,7 +197,7 @@ export function createFanout(
         });
       }
     }
-    deps.audit.recordMany(entries).catch((err) => deps.log.error("audit write failed", { err }));
+    void deps.audit.recordMany("delivery", entries);
   }
 
   return {

@@ -50,7 +50,7 @@ export function createSecretService(deps: Deps) {
 
   return {
     async create(actor: Actor, input: CreateSecretInput) {
-      return audited(deps, actor, "secret.create", { secret: input.name }, async () => {
+      return audited(deps, actor, "change", "secret.create", { secret: input.name }, async () => {
         const name = checkSecretName("name", input.name);
         const value = checkValue("value", input.value);
         const provider = input.provider ?? "";
@@ -88,7 +88,7 @@ export function createSecretService(deps: Deps) {
     },
 
     async update(actor: Actor, input: UpdateSecretInput) {
-      return audited(deps, actor, "secret.update", { secret: input.name }, async () => {
+      return audited(deps, actor, "change", "secret.update", { secret: input.name }, async () => {
         const name = checkSecretName("name", input.name);
         const env = input.env === undefined ? undefined : checkEnvName("env", input.env);
         const scope = input.scope === undefined ? undefined : parseScope("scope", input.scope);
@@ -120,7 +120,7 @@ export function createSecretService(deps: Deps) {
     },
 
     async getValue(actor: Actor, nameIn: string, versionIn: number) {
-      return audited(deps, actor, "secret.read", { secret: nameIn }, async (note) => {
+      return audited(deps, actor, "read", "secret.read", { secret: nameIn }, async (note) => {
         const name = checkSecretName("name", nameIn);
         const rec = getSecret(store.data, name);
         const version = versionIn || rec.currentVersion;
@@ -146,7 +146,7 @@ export function createSecretService(deps: Deps) {
     },
 
     async remove(actor: Actor, nameIn: string) {
-      return audited(deps, actor, "secret.delete", { secret: nameIn }, async () => {
+      return audited(deps, actor, "change", "secret.delete", { secret: nameIn }, async () => {
         const name = checkSecretName("name", nameIn);
         return store.mutate((data, tx) => {
           getSecret(data, name);
@@ -157,7 +157,7 @@ export function createSecretService(deps: Deps) {
     },
 
     async rotate(actor: Actor, nameIn: string, valueIn: string) {
-      return audited(deps, actor, "secret.rotate", { secret: nameIn }, async (note) => {
+      return audited(deps, actor, "change", "secret.rotate", { secret: nameIn }, async (note) => {
         const name = checkSecretName("name", nameIn);
         const value = checkValue("value", valueIn);
         const record = await store.mutate((data, tx) => {
@@ -183,7 +183,7 @@ export function createSecretService(deps: Deps) {
     },
 
     async rollback(actor: Actor, nameIn: string, version: number) {
-      return audited(deps, actor, "secret.rollback", { secret: nameIn }, async (note) => {
+      return audited(deps, actor, "change", "secret.rollback", { secret: nameIn }, async (note) => {
         const name = checkSecretName("name", nameIn);
         if (!Number.isInteger(version) || version < 1) {
           throw invalidArgument("version", "must be a version number (1 or more)");

@@ -1,4 +1,4 @@
-import type { AuditEntry } from "../audit/audit.js";
+import type { AuditEntry, AuditKind } from "../audit/audit.js";
 import { isSecretsError } from "../errors.js";
 import { actorOf } from "./caller.js";
 import type { Actor, Deps } from "./context.js";
@@ -6,13 +6,15 @@ import type { Actor, Deps } from "./context.js";
 type Extra = Partial<Pick<AuditEntry, "secret" | "vm" | "version" | "revision" | "detail">>;
 
 /**
- * Runs a use case and writes its audit entry with the result (ok or the error code).
- * Reads fail closed: a value is returned only once its read is recorded. A change that is
- * already durable is still acknowledged when the audit write fails; that failure is logged.
+ * Runs a use case and writes its audit entry with the result (ok or the error code). `kind`
+ * says what the use case does, and so whether a lost entry fails it (AuditKind): a read's
+ * value is returned only once its entry is recorded; a change already durable is still
+ * acknowledged. A use case that fails keeps its own error.
  */
 export async function audited<T>(
   deps: Deps,
   actor: Actor,
+  kind: AuditKind,
   action: string,
   fields: Extra,
   fn: (note: (extra: Extra) => void) => Promise<T>,
@@ -25,20 +27,12 @@ export async function audited<T>(
     result = await fn(note);
   } catch (err) {
     const code = isSecretsError(err) ? err.code : "internal";
-    await deps.audit.record({ ...base, ...extra, result: code }).catch((auditErr) => {
-      deps.log.error("audit write failed", { action, err: auditErr });
-    });
+    // The broker has logged a lost entry; the use case's own error is the answer.
+    await deps.audit.record(kind, { ...base, ...extra, result: code }).catch(() => {});
     throw err;
   }
   const revision = (result as { revision?: unknown } | undefined)?.revision;
   if (typeof revision === "number" && extra.revision === undefined) extra.revision = revision;
-  const entry = { ...base, ...extra, result: "ok" };
-  if (action.endsWith(".read") || action === "env.get") {
-    await deps.audit.record(entry);
-  } else {
-    await deps.audit.record(entry).catch((err) => {
-      deps.log.error("audit write failed after a durable change", { action, err });
-    });
-  }
+  await deps.audit.record(kind, { ...base, ...extra, result: "ok" });
   return result;
 }

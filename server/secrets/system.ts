@@ -39,7 +39,7 @@ export function createSystemService(deps: SystemDeps) {
      * matching key ids (barrier/master-key.ts). Values are never re-encrypted.
      */
     async rotateMasterKey(actor: Actor) {
-      return audited(deps, actor, "system.rekey", {}, async () => {
+      return audited(deps, actor, "change", "system.rekey", {}, async () => {
         if (rekeying) throw invalidArgument("request", "a re-key is already in progress");
         rekeying = true;
         const key = newMasterKey();

@@ -12,11 +12,12 @@ import { createDamageRegistry } from "./damage.js";
 /** Real dependencies for `store`; nothing is mocked. */
 export async function testDeps(store: Store): Promise<Deps> {
   const barrier = await createBarrier(newMasterKey(), null);
+  const log = createLogger({ level: "silent" });
   return {
     store,
     barrier,
-    audit: createAuditBroker([]),
-    log: createLogger({ level: "silent" }),
+    audit: createAuditBroker([], log),
+    log,
     damage: createDamageRegistry(barrier),
   };
 }

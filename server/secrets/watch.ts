@@ -198,7 +198,7 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
         w.push(sink.heartbeat(data.revision));
         if (ahead || req.appliedDigest !== digestOf(view)) {
           w.push(sink.encode(snapshotOf(view, data.revision)));
-          await deps.audit.record({
+          await deps.audit.record("delivery", {
             requestId: actor.requestId,
             actor: `vm:${vm}`,
             action: "env.watch",
@@ -222,7 +222,7 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
       checkAck(a);
       const outcome = applyAck(slot(vm).info, a, store.data.revision);
       if (outcome === "ahead") resync(vm);
-      await deps.audit.record({
+      await deps.audit.record("report", {
         requestId: actor.requestId,
         actor: `vm:${vm}`,
         action: "env.ack",

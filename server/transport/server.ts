@@ -22,7 +22,7 @@ import { AccessService } from "../../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../../proto/gen/vmauth/v1/env_pb.js";
 import { SecretService } from "../../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../../proto/gen/vmauth/v1/system_pb.js";
-import type { AuditBroker } from "../audit/audit.js";
+import type { AuditBroker, AuditInput } from "../audit/audit.js";
 import type { ServerConfig } from "../config.js";
 import { isLoopback } from "../config.js";
 import { permissionDenied, SecretsError, unauthenticated } from "../errors.js";
@@ -91,13 +91,10 @@ export function createTransport(deps: TransportDeps): Transport {
   const names = [...API, Health, ReflectionV1, ReflectionV1alpha].map((s) => s.typeName);
   const servers: { server: Server; socket?: string }[] = [];
   // Audit writes the transport started itself: shutdown waits for them (the audit device
-  // closes right after).
+  // closes right after). They record refused calls, which no lost entry can fail further.
   const writes = new Set<Promise<void>>();
-  const audit = (entry: Parameters<AuditBroker["record"]>[0]) => {
-    const p = deps.audit
-      .record(entry)
-      .catch((err) => deps.log.error("audit write failed", { err }))
-      .finally(() => writes.delete(p));
+  const auditRefusal = (entry: AuditInput) => {
+    const p = deps.audit.record("refusal", entry).finally(() => writes.delete(p));
     writes.add(p);
   };
   // The TCP listener's failed-authentication state; made by listen() from the config.
@@ -127,7 +124,7 @@ export function createTransport(deps: TransportDeps): Transport {
       });
     }
     if (caller === undefined || !PUBLIC.has(method.parent.typeName)) {
-      audit({
+      auditRefusal({
         requestId: info.requestId,
         actor: caller ? actorOf(caller) : "anonymous",
         action: `rpc.${method.name}`,
@@ -283,7 +280,7 @@ export function createTransport(deps: TransportDeps): Transport {
     switch (r.kind) {
       case "first":
         deps.log.warn("authentication refused", r);
-        audit({
+        auditRefusal({
           requestId: r.requestId,
           actor: "anonymous",
           action: `rpc.${r.method}`,
@@ -296,7 +293,7 @@ export function createTransport(deps: TransportDeps): Transport {
         const detail = `${r.count} more refused authentications from ${r.peer} in ${seconds} s (${r.throttled} throttled)`;
         const { peer, count, throttled } = r;
         deps.log.warn("authentication refused repeatedly", { peer, count, throttled, seconds });
-        audit({
+        auditRefusal({
           requestId: "-",
           actor: "anonymous",
           action: "auth.failures",
@@ -310,7 +307,7 @@ export function createTransport(deps: TransportDeps): Transport {
         const detail = `${r.count} refused authentications from ${r.peers} more peers in ${seconds} s (${r.throttled} throttled)`;
         const { peers, count, throttled } = r;
         deps.log.warn("authentication refused repeatedly", { peers, count, throttled, seconds });
-        audit({
+        auditRefusal({
           requestId: "-",
           actor: "anonymous",
           action: "auth.failures",

@@ -2,8 +2,11 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { createLogger } from "../../logger.js";
 import { createAuditBroker } from "../audit.js";
 import { createFileAuditDevice } from "./file.js";
+
+const silent = createLogger({ level: "silent" });
 
 describe("file audit device", () => {
   const dirs: string[] = [];
@@ -15,7 +18,7 @@ describe("file audit device", () => {
     const dir = await mkdtemp(join(tmpdir(), "vm-auth-audit-"));
     dirs.push(dir);
     const file = join(dir, "audit.log");
-    const audit = createAuditBroker([createFileAuditDevice(file)]);
+    const audit = createAuditBroker([createFileAuditDevice(file)], silent);
     const one = {
       requestId: "r1",
       actor: "local",
@@ -31,8 +34,8 @@ describe("file audit device", () => {
       revision: 7 + i,
       result: "ok",
     }));
-    await audit.record(one);
-    await audit.recordMany(many);
+    await audit.record("read", one);
+    await audit.recordMany("delivery", many);
     const lines = (await readFile(file, "utf8")).trimEnd().split("\n");
     expect(lines).toHaveLength(3);
     const parsed = lines.map((l) => JSON.parse(l) as { time: string });
@@ -52,7 +55,7 @@ describe("file audit device", () => {
     const dir = await mkdtemp(join(tmpdir(), "vm-auth-audit-"));
     dirs.push(dir);
     const file = join(dir, "audit.log");
-    const audit = createAuditBroker([createFileAuditDevice(file)]);
+    const audit = createAuditBroker([createFileAuditDevice(file)], silent);
     const deliveries = (revision: number) =>
       Array.from({ length: 3000 }, (_, i) => ({
         requestId: "watch",
@@ -64,11 +67,21 @@ describe("file audit device", () => {
       }));
     // One turn: a single entry, 3,000 deliveries (several chunks), another single entry.
     await Promise.all([
-      audit.record({ requestId: "a", actor: "local", action: "secret.rotate", result: "ok" }),
-      audit.recordMany(deliveries(1)),
-      audit.record({ requestId: "b", actor: "local", action: "secret.rotate", result: "ok" }),
+      audit.record("change", {
+        requestId: "a",
+        actor: "local",
+        action: "secret.rotate",
+        result: "ok",
+      }),
+      audit.recordMany("delivery", deliveries(1)),
+      audit.record("change", {
+        requestId: "b",
+        actor: "local",
+        action: "secret.rotate",
+        result: "ok",
+      }),
     ]);
-    await audit.recordMany(deliveries(2));
+    await audit.recordMany("delivery", deliveries(2));
     const lines = (await readFile(file, "utf8")).trimEnd().split("\n");
     expect(lines).toHaveLength(6002);
     const parsed = lines.map((l) => JSON.parse(l) as { requestId: string; vm?: string });
