@@ -13,12 +13,12 @@ import { loadMasterKey } from "./barrier/master-key.js";
 import type { ServerConfig } from "./config.js";
 import { lockDataDir } from "./lock.js";
 import type { Logger } from "./logger.js";
-import { createAccessService } from "./secrets/access.js";
+import { createAccessUseCases } from "./secrets/access.js";
 import type { DamageRegistry } from "./secrets/damage.js";
 import { createDamageRegistry, dropDamaged } from "./secrets/damage.js";
-import { createEnvService } from "./secrets/env.js";
-import { createSecretService } from "./secrets/secrets.js";
-import { createSystemService } from "./secrets/system.js";
+import { createEnvUseCases } from "./secrets/env.js";
+import { createSecretUseCases } from "./secrets/secrets.js";
+import { createSystemUseCases } from "./secrets/system.js";
 import { createWatchHub } from "./secrets/watch.js";
 import { createLowdbDriver } from "./store/drivers/lowdb.js";
 import type { Store } from "./store/store.js";
@@ -88,10 +88,10 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         const deps = { store, barrier, audit, log, damage };
         const hub = createWatchHub({ ...deps, heartbeatMs: config.heartbeatMs });
         const transport = createTransport({
-          secrets: createSecretService(deps),
-          access: createAccessService(deps),
-          env: createEnvService(deps),
-          system: createSystemService({
+          secrets: createSecretUseCases(deps),
+          access: createAccessUseCases(deps),
+          env: createEnvUseCases(deps),
+          system: createSystemUseCases({
             ...deps,
             dataDir: config.dataDir,
             startedAt: new Date(),

@@ -14,7 +14,7 @@ import { checkNodeName } from "./validate.js";
 const VM_TOKEN_PREFIX = "vmat_";
 const ADMIN_TOKEN_PREFIX = "vmadm_";
 
-export function createAccessService(deps: Deps) {
+export function createAccessUseCases(deps: Deps) {
   const { store, barrier } = deps;
   let index: { revision: number; byHash: Map<string, Caller> } | undefined;
 
@@ -230,7 +230,7 @@ export function createAccessService(deps: Deps) {
   }
 }
 
-export type AccessService = ReturnType<typeof createAccessService>;
+export type AccessUseCases = ReturnType<typeof createAccessUseCases>;
 
 // --- internal ---
 

@@ -6,9 +6,9 @@
 import { describe, expect, test } from "vitest";
 import { createMemoryDriver } from "../store/drivers/memory.js";
 import { openStore } from "../store/store.js";
-import { createAccessService } from "./access.js";
-import { createEnvService } from "./env.js";
-import { createSecretService } from "./secrets.js";
+import { createAccessUseCases } from "./access.js";
+import { createEnvUseCases } from "./env.js";
+import { createSecretUseCases } from "./secrets.js";
 import { testDeps } from "./test-deps.js";
 import { createWatchHub } from "./watch.js";
 
@@ -16,12 +16,12 @@ const local = { caller: { kind: "local" } as const, requestId: "t" };
 
 async function setup() {
   const deps = await testDeps(await openStore(createMemoryDriver()));
-  const access = createAccessService(deps);
-  const secrets = createSecretService(deps);
+  const access = createAccessUseCases(deps);
+  const secrets = createSecretUseCases(deps);
   await access.createVm(local, "vm1", []);
   await access.createVm(local, "vm2", []);
   await secrets.create(local, { name: "key", value: "v-1234567890", scope: "vm:vm1" });
-  const env = createEnvService(deps);
+  const env = createEnvUseCases(deps);
   const hub = createWatchHub({ ...deps, heartbeatMs: 60_000 });
   const watch = (vm: string) =>
     hub.watch(

@@ -44,7 +44,7 @@ export function vmOf(data: StoreView, caller: Caller, vmIn: string): string {
   return vm;
 }
 
-export function createEnvService(deps: Deps) {
+export function createEnvUseCases(deps: Deps) {
   const { store } = deps;
 
   // What GetEnv needs of a VM's view, by VM, valid for one store revision: names, versions,
@@ -87,4 +87,4 @@ export function createEnvService(deps: Deps) {
   };
 }
 
-export type EnvService = ReturnType<typeof createEnvService>;
+export type EnvUseCases = ReturnType<typeof createEnvUseCases>;

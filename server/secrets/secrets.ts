@@ -45,7 +45,7 @@ export interface UpdateSecretInput {
 /** Keep at most this many versions of a secret; the oldest non-current ones go first. */
 const MAX_VERSIONS = 100;
 
-export function createSecretService(deps: Deps) {
+export function createSecretUseCases(deps: Deps) {
   const { store, barrier } = deps;
 
   return {
@@ -213,7 +213,7 @@ export function createSecretService(deps: Deps) {
   }
 }
 
-export type SecretService = ReturnType<typeof createSecretService>;
+export type SecretUseCases = ReturnType<typeof createSecretUseCases>;
 
 // --- internal ---
 

@@ -13,7 +13,7 @@ export interface SystemDeps extends Deps {
   readonly storeWarnings: readonly string[];
 }
 
-export function createSystemService(deps: SystemDeps) {
+export function createSystemUseCases(deps: SystemDeps) {
   const { store, barrier } = deps;
   let rekeying = false;
 
@@ -68,4 +68,4 @@ export function createSystemService(deps: SystemDeps) {
   };
 }
 
-export type SystemService = ReturnType<typeof createSystemService>;
+export type SystemUseCases = ReturnType<typeof createSystemUseCases>;

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "vitest";
 import { createMemoryDriver } from "../store/drivers/memory.js";
 import { openStore } from "../store/store.js";
-import { createAccessService } from "./access.js";
+import { createAccessUseCases } from "./access.js";
 import { testDeps } from "./test-deps.js";
 import type { WatchSink } from "./watch.js";
 import { createWatchHub, MAX_STREAMS_PER_VM } from "./watch.js";
@@ -15,7 +15,7 @@ describe("watch hub: streams per VM", () => {
   test("refused while the oldest is young; the oldest replaced once it is old", async () => {
     const deps = await testDeps(await openStore(createMemoryDriver()));
     const actor = { caller: { kind: "local" } as const, requestId: "t" };
-    await createAccessService(deps).createVm(actor, "vm1", []);
+    await createAccessUseCases(deps).createVm(actor, "vm1", []);
     const hub = createWatchHub({ ...deps, heartbeatMs: 60_000, streamReplaceAfterMs: 200 });
     const open = () => {
       const ac = new AbortController();

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { createLogger } from "../../logger.js";
-import { createAccessService } from "../../secrets/access.js";
-import { createSecretService } from "../../secrets/secrets.js";
+import { createAccessUseCases } from "../../secrets/access.js";
+import { createSecretUseCases } from "../../secrets/secrets.js";
 import { testDeps } from "../../secrets/test-deps.js";
 import type { StoreView, Tx } from "../store.js";
 import { openStore } from "../store.js";
@@ -19,8 +19,8 @@ async function everyKindOfChange(
   check: () => Promise<void>,
 ) {
   const deps = await testDeps(store);
-  const secrets = createSecretService(deps);
-  const access = createAccessService(deps);
+  const secrets = createSecretUseCases(deps);
+  const access = createAccessUseCases(deps);
   const actor = { caller: { kind: "local" } as const, requestId: "t" };
   await check();
   await access.createGroup(actor, "ml");

@@ -1,18 +1,15 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type {
-  AccessService as AccessServiceDesc,
-  VmSchema,
-} from "../../../proto/gen/vmauth/v1/access_pb.js";
-import type { AccessService } from "../../secrets/access.js";
+import type { AccessService, VmSchema } from "../../../proto/gen/vmauth/v1/access_pb.js";
+import type { AccessUseCases } from "../../secrets/access.js";
 import type { Presence } from "../../secrets/watch.js";
 import type { VmRecord } from "../../store/types.js";
 import type { ServiceImpl } from "../adapter.js";
 import { ts } from "../convert.js";
 
 export function accessHandlers(
-  access: AccessService,
+  access: AccessUseCases,
   presence: Presence,
-): ServiceImpl<typeof AccessServiceDesc> {
+): ServiceImpl<typeof AccessService> {
   const toVm = (r: VmRecord): MessageInitShape<typeof VmSchema> => {
     const p = presence.of(r.name);
     return {

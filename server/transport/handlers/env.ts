@@ -2,9 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Encoded } from "../../../proto/adapter.js";
 import { encodeMessage } from "../../../proto/adapter.js";
-import type { EnvService as EnvServiceDesc } from "../../../proto/gen/vmauth/v1/env_pb.js";
+import type { EnvService } from "../../../proto/gen/vmauth/v1/env_pb.js";
 import { WatchEnvResponseSchema } from "../../../proto/gen/vmauth/v1/env_pb.js";
-import type { EnvService } from "../../secrets/env.js";
+import type { EnvUseCases } from "../../secrets/env.js";
 import type { StreamSnapshot, WatchHub } from "../../secrets/watch.js";
 import type { ServiceImpl } from "../adapter.js";
 import type { VarMeta } from "../env-wire.js";
@@ -12,11 +12,11 @@ import { encodeSnapshotResponse, encodeVarMeta } from "../env-wire.js";
 import type { TurnScheduler } from "../turns.js";
 
 export function envHandlers(
-  env: EnvService,
+  env: EnvUseCases,
   hub: WatchHub,
   heartbeatMs: number,
   turns: TurnScheduler,
-): ServiceImpl<typeof EnvServiceDesc> {
+): ServiceImpl<typeof EnvService> {
   // Keyed by the view's plan: one object per VM and revision, dropped with its VM.
   const meta = new WeakMap<object, VarMeta[]>();
   const encodeHeartbeat = (revision: number): Encoded =>

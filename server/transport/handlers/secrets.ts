@@ -1,9 +1,9 @@
-import type { SecretService as SecretServiceDesc } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
-import type { SecretService } from "../../secrets/secrets.js";
+import type { SecretService } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
+import type { SecretUseCases } from "../../secrets/secrets.js";
 import type { ServiceImpl } from "../adapter.js";
 import { toSecret, toVersion } from "../convert.js";
 
-export function secretHandlers(secrets: SecretService): ServiceImpl<typeof SecretServiceDesc> {
+export function secretHandlers(secrets: SecretUseCases): ServiceImpl<typeof SecretService> {
   return {
     async createSecret(req, ctx) {
       const { record, revision } = await secrets.create(ctx, {

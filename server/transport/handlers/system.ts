@@ -1,13 +1,13 @@
-import type { SystemService as SystemServiceDesc } from "../../../proto/gen/vmauth/v1/system_pb.js";
+import type { SystemService } from "../../../proto/gen/vmauth/v1/system_pb.js";
 import { actorOf } from "../../secrets/caller.js";
-import type { SystemService } from "../../secrets/system.js";
+import type { SystemUseCases } from "../../secrets/system.js";
 import type { ServiceImpl } from "../adapter.js";
 import { ts } from "../convert.js";
 
 export function systemHandlers(
-  system: SystemService,
+  system: SystemUseCases,
   extra: { version: string; connectedVms: () => number },
-): ServiceImpl<typeof SystemServiceDesc> {
+): ServiceImpl<typeof SystemService> {
   return {
     async getStatus(_req, ctx) {
       const s = system.status();
