@@ -8,15 +8,11 @@
  */
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { ShimOptions, UnitSpec } from "./config.js";
-import {
-  DEFAULT_CONFIG_FILE,
-  readTokenFile,
-  resolveShimConfig,
-  ShimConfigError,
-} from "./config.js";
+import { DEFAULT_CONFIG_FILE, ShimConfigError, type ShimOptions, type UnitSpec } from "./config.js";
 import type { RunCommand } from "./exec.js";
+import { resolveShimConfig } from "./resolve-config.js";
 import { writeFileAtomic } from "./sink.js";
+import { readTokenFile } from "./token-file.js";
 
 /** The shim's own unit. */
 export const SHIM_UNIT = "vm-auth-shim.service";

@@ -7,20 +7,17 @@ import { realpathSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createLogger, type Logger, type LogSeverity } from "../common/logger.js";
 import { createApplier, restoreLastKnownGood } from "./apply.js";
-import type { ShimConfig, ShimOptions } from "./config.js";
 import {
   DEFAULT_CONFIG_FILE,
   DEFAULTS,
-  parseUnitFlag,
-  readShimConfigFile,
-  readTokenFile,
-  resolveShimConfig,
-  resolveShimPaths,
+  type ShimConfig,
   ShimConfigError,
+  type ShimOptions,
   type ShimPaths,
 } from "./config.js";
 import { createExec, runCommand } from "./exec.js";
 import { install } from "./install.js";
+import { readShimConfigFile, resolveShimConfig, resolveShimPaths } from "./resolve-config.js";
 import {
   createStatusWriter,
   loadState,
@@ -29,6 +26,8 @@ import {
   type StatusWriter,
 } from "./state.js";
 import { formatStatus, statusReport } from "./status.js";
+import { readTokenFile } from "./token-file.js";
+import { parseUnitFlag } from "./unit-flag.js";
 
 /** The shim's version, also sent as `vm-auth-shim/<version>` in WatchEnv and AckEnv. */
 export const VERSION = "0.1.0";
