@@ -11,6 +11,11 @@
 import { Encoded } from "../../proto/adapter.js";
 import type { EnvVarValue } from "../secrets/env.js";
 
+/**
+ * What `encodeSnapshotResponse` writes: an EnvSnapshot's fields, integers as numbers, and
+ * each value as a string or UTF-8 bytes. env-wire.test.ts checks it against env.proto's
+ * descriptors, so a field added there fails a test until it is written here.
+ */
 export interface WireSnapshot {
   vm: string;
   revision: number;
