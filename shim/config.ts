@@ -2,7 +2,7 @@
  * The shim's configuration vocabulary: the input form (`ShimOptions`, from the config file and
  * flags), the resolved form (`ShimConfig`), the default paths and the error every bad setting
  * throws. Resolving and validating is resolve-config.ts; the `--unit` grammar unit-flag.ts; the
- * token file's checks token-file.ts; the command line main.ts.
+ * token file's checks token-file.ts; the command line flags.ts.
  */
 import type { LogSeverity } from "../common/logger.js";
 
@@ -40,7 +40,7 @@ export interface UnitSpecInput {
 
 /**
  * Input form (config file or flags); every field optional. Paths must be absolute: the config
- * file's as written, the flags' made so by main.ts.
+ * file's as written, the flags' made so by flags.ts.
  */
 export interface ShimOptions {
   /** secretsd's TCP address, host:port. Required. */

@@ -7,7 +7,7 @@
  * with a root other than "/" nothing is reloaded or started, as systemctl --root does.
  */
 import { readdir, readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { DEFAULT_CONFIG_FILE, ShimConfigError, type ShimOptions, type UnitSpec } from "./config.js";
 import type { RunCommand } from "./exec.js";
 import { resolveShimConfig } from "./resolve-config.js";
@@ -26,11 +26,11 @@ export interface InstallOptions {
   /** The config to write: everything but `units` as given (defaults stay implicit). */
   config: ShimOptions;
   units: readonly UnitSpec[];
-  /** Prefix of every path written (tests, image builds). @default "/" */
+  /** Prefix of every path written (tests, image builds); absolute. @default "/" */
   root?: string;
   /** Where the config goes. @default "/etc/vm-auth/shim.json" */
   configFile?: string;
-  /** The shim file to install (the running one). */
+  /** The shim file to install (the running one), absolute. */
   shimSource: string;
   /** @default "/usr/local/lib/vm-auth/shim.cjs" */
   shimTarget?: string;
@@ -47,7 +47,9 @@ export interface InstallOptions {
  * @throws ShimConfigError for a bad config or token file, Error when systemctl fails
  */
 export async function install(opts: InstallOptions): Promise<{ files: string[]; calls: string[] }> {
-  const root = resolve(opts.root ?? "/");
+  // Made absolute by the caller (flags.ts for --root): one place, not one per layer.
+  const root = opts.root ?? "/";
+  if (!isAbsolute(root)) throw new ShimConfigError(`root: '${root}' must be an absolute path`);
   const at = (p: string) => join(root, p);
   const configFile = opts.configFile ?? DEFAULT_CONFIG_FILE;
   const shimTarget = opts.shimTarget ?? DEFAULT_SHIM_TARGET;
@@ -64,7 +66,7 @@ export async function install(opts: InstallOptions): Promise<{ files: string[]; 
     files.push(at(p));
   };
   await write(configFile, `${JSON.stringify(fileConfig, null, 2)}\n`, 0o644);
-  if (resolve(opts.shimSource) !== resolve(at(shimTarget))) {
+  if (opts.shimSource !== at(shimTarget)) {
     await write(shimTarget, await readFile(opts.shimSource), 0o755);
   }
   await write(`${UNIT_DIR}/${SHIM_UNIT}`, shimUnit(shimTarget, configFile), 0o644);

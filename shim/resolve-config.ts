@@ -2,7 +2,7 @@
  * Resolves the shim's configuration: a JSON file (default /etc/vm-auth/shim.json, written by
  * `vm-auth-shim install`) overlaid by flags; flags win. Resolved once at start, validated
  * field by field, frozen. An unknown key is an error, so a typo never silently falls back to a
- * default. Paths must already be absolute (main.ts makes the command line's so); a relative
+ * default. Paths must already be absolute (flags.ts makes the command line's so); a relative
  * path in the file is refused, since nothing says what it would be relative to.
  */
 import { readFileSync } from "node:fs";
