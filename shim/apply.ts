@@ -24,6 +24,7 @@ export type FilePaths = Pick<
   "environmentDFile" | "unitEnvFile" | "lastKnownGoodFile" | "stateFile"
 >;
 
+/** What createApplier needs: the files, the units, the parts it drives, the state to start from. */
 export interface ApplierOptions {
   files: FilePaths;
   /** The configured dependent units' names. */
@@ -41,6 +42,7 @@ export interface ApplierOptions {
   now?: () => Date;
 }
 
+/** Applies snapshots in the crash-safe order above; one per shim, made by createApplier. */
 export interface Applier {
   /** Writes the snapshot's files and schedules its restarts; rejects if a file write fails. */
   apply(snapshot: EnvSnapshot): Promise<void>;

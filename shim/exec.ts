@@ -27,6 +27,7 @@ export interface ActResult {
 /** Runs a command; resolves with its exit code and stderr (never rejects on a non-zero exit). */
 export type RunCommand = (bin: string, args: string[]) => Promise<{ code: number; stderr: string }>;
 
+/** What createExec needs: the dependent units, the debounce and how to call systemctl. */
 export interface ExecOptions {
   units: readonly UnitSpec[];
   /** How long to collect changes before calling systemctl. */
@@ -38,6 +39,7 @@ export interface ExecOptions {
   run?: RunCommand;
 }
 
+/** Acts on the dependent units, one debounced round at a time; made by createExec. */
 export interface Exec {
   /**
    * Adds the names that changed to the current round (opening one if any unit is affected)

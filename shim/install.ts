@@ -22,6 +22,7 @@ const UNIT_DIR = "/etc/systemd/system";
 const DROP_IN = "vm-auth.conf";
 const MARK = "# Written by vm-auth-shim install; rewritten on each install.";
 
+/** What to install, and where; the CLI builds it from the flags (main.ts runInstall). */
 export interface InstallOptions {
   /** The config to write: everything but `units` as given (defaults stay implicit). */
   config: ShimOptions;

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
+/** Modes of the file written and of the directories created for it. */
 export interface WriteOptions {
   /** File mode, applied exactly (not subject to the umask). @default 0o600 */
   mode?: number;
@@ -16,6 +17,7 @@ export interface WriteOptions {
   dirMode?: number;
 }
 
+/** What writeFileAtomic did. */
 export interface WriteResult {
   /** Whether the file was (re)written. */
   changed: boolean;

@@ -23,6 +23,7 @@ export type EnvSnapshot = Extract<WatchEnvResponse["event"], { case: "snapshot" 
 /** What AckEnv takes. */
 export type AckRequest = NonNullable<Parameters<VmAuthClient["env"]["ackEnv"]>[0]>;
 
+/** What createSource needs: where the server is, how to reach it, and the token to show. */
 export interface SourceOptions {
   server: string;
   tls: false | true | { readonly ca: string };
@@ -39,6 +40,7 @@ export interface SourceOptions {
   random?: () => number;
 }
 
+/** What `run` calls as frames arrive and the connection changes. */
 export interface SourceHandlers {
   /** The revision and digest last applied (persisted), sent on each (re)connect. */
   cursor(): { revision: bigint; digest: string };
@@ -49,6 +51,7 @@ export interface SourceHandlers {
   onState?(state: ConnectionState, error?: string): void;
 }
 
+/** One WatchEnv stream kept open, and the acks sent on it; made by createSource. */
 export interface Source {
   /** Watches until `signal` aborts; never rejects. */
   run(signal: AbortSignal, handlers: SourceHandlers): Promise<void>;

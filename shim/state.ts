@@ -14,6 +14,7 @@ export interface VarSource {
   version: number;
 }
 
+/** The persisted state file's content: what was applied last, never a value. */
 export interface ShimState {
   /** The last applied snapshot revision; 0 for none. */
   revision: number;
@@ -48,6 +49,7 @@ export type ConnectionState =
   | "unauthenticated"
   | "stopped";
 
+/** The status file's content, rewritten by the running shim (times are ISO strings). */
 export interface ShimStatus {
   pid: number;
   version: string;

@@ -8,6 +8,7 @@ import { silentLogger } from "../common/logger.js";
 import { readIfExists } from "./sink.js";
 import { type ConnectionState, loadState, readStatus, type ShimStatus } from "./state.js";
 
+/** What `vm-auth-shim status` shows (or prints as JSON with --json). */
 export interface StatusReport {
   running: boolean;
   pid: number | undefined;
