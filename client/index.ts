@@ -17,7 +17,7 @@ import { AccessService } from "../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../proto/gen/vmauth/v1/env_pb.js";
 import { SecretService } from "../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../proto/gen/vmauth/v1/system_pb.js";
-import { type ClientError, fromServiceError } from "./errors.js";
+import { fromServiceError } from "./errors.js";
 
 export { ClientError, isClientError } from "./errors.js";
 
@@ -160,5 +160,3 @@ async function* iterate(call: ClientReadableStream<unknown>): AsyncGenerator<unk
 function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as ServiceError).code === "number";
 }
-
-export type { ClientError as VmAuthClientError };

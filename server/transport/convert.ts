@@ -44,8 +44,3 @@ export function toVersion(
     current: v.version === current,
   };
 }
-
-/** uint64 from the wire as a JS number: exact, as request-check.ts refuses any above 2^53−1. */
-export function num(v: bigint): number {
-  return Number(v);
-}
