@@ -13,7 +13,7 @@ export type LogSeverity = "debug" | "info" | "warn" | "error";
 /** The lowest level written; "silent" writes nothing (tests). */
 export type LogLevel = LogSeverity | "silent";
 
-/** A structured JSON-lines logger; `child` adds fields (component, requestId, method) to every line. */
+/** A structured JSON-lines logger; `child` adds fields (component, requestId) to every line. */
 export interface Logger {
   debug(msg: string, meta?: Record<string, unknown>): void;
   info(msg: string, meta?: Record<string, unknown>): void;
