@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{server,client,shim}/**/*.test.ts"],
+          include: ["{server,client,shim,common}/**/*.test.ts"],
         },
       },
       {

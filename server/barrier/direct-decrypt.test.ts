@@ -56,6 +56,13 @@ describe("direct decrypt", () => {
     expect(versionOf("libsodium-wrappers-sumo")).toBe(SODIUM_VERSION);
     // The module the direct path calls comes from this package, pulled in by a ^ range.
     expect(versionOf("libsodium-sumo")).toBe(SODIUM_VERSION);
+    // And package.json pins both exactly, so an install cannot bring another version.
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+      overrides: Record<string, string>;
+    };
+    expect(pkg.dependencies["libsodium-wrappers-sumo"]).toBe(SODIUM_VERSION);
+    expect(pkg.overrides["libsodium-sumo"]).toBe(SODIUM_VERSION);
     expect(direct).not.toBe(wrapperDecrypt);
     expect(chooseDecrypt()).toBe(direct);
   });
