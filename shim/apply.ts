@@ -7,6 +7,8 @@
  * next start (the diff is against the persisted names/versions). Snapshots keep flowing while a
  * restart round is debounced: each one's files are written at once, its changes join the round,
  * and only the newest snapshot of the round is persisted and acknowledged.
+ * A little over 250 lines: that crash-ordering is one sequence, kept in one file to be read
+ * top to bottom (rendering, writing and restarting themselves live in template/sink/exec).
  */
 
 import { renderEnvironmentD, renderEnvironmentFile } from "../client/env-render.js";

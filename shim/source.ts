@@ -8,7 +8,8 @@
  * Delays: capped exponential backoff with full jitter, reset once a stream delivered a frame.
  * UNAUTHENTICATED and PERMISSION_DENIED (and NOT_FOUND: the VM was deleted) are not outages:
  * they are logged at error level (once per distinct error) and retried at the maximum backoff.
- * The source never touches files.
+ * The source never touches files. A little over 250 lines: the reconnect loop, the watchdog
+ * and the error classes above are one state machine, read together.
  */
 import type { ClientOptions, VmAuthClient } from "../client/index.js";
 import { createClient, isClientError } from "../client/index.js";

@@ -165,7 +165,7 @@ export function createFanout(
       }
     }
     if (delivered.length > 0) auditLater.push({ revision, vms: delivered });
-    // Record the reads once the snapshots are on their way: stringifying thousands of audit
+    // Record the deliveries once the snapshots are on their way: stringifying thousands of audit
     // entries first would hold the event loop before the sockets are written.
     if (auditLater.length > 0 && !auditTimer) auditTimer = setTimeout(writeAudit, 50);
   }

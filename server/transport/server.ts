@@ -8,6 +8,9 @@
  * reported in bounded volume (auth-failures.ts), connections must finish their handshake in
  * time and are closed when idle (connections.ts, `grpc.max_connection_idle_ms`), and every
  * request is decoded and bounds-checked before a handler sees it (request-check.ts).
+ *
+ * Over 250 lines because it is the one place both listeners' policies are set side by side
+ * (auth, authorization, limits, audit of refusals); the mechanisms live in their own files.
  */
 
 import { setMaxListeners } from "node:events";
