@@ -20,7 +20,7 @@ import { createEnvUseCases } from "./secrets/env.js";
 import { createSecretUseCases } from "./secrets/secrets.js";
 import { createSystemUseCases } from "./secrets/system.js";
 import { createWatchHub } from "./secrets/watch.js";
-import { createLowdbDriver } from "./store/drivers/lowdb.js";
+import { createSnapshotJournalDriver } from "./store/drivers/snapshot-journal.js";
 import type { Store } from "./store/store.js";
 import { openStore } from "./store/store.js";
 import { createTransport } from "./transport/server.js";
@@ -62,7 +62,7 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         const lock = await lockDataDir(config.dataDir);
         cleanups.push(() => lock.release());
         // Damage in the store's files refuses the start, naming it, unless --repair accepts it.
-        const driver = createLowdbDriver({
+        const driver = createSnapshotJournalDriver({
           file: join(config.dataDir, "store.json"),
           repair: config.repair,
           log: log.child({ component: "store" }),

@@ -10,7 +10,7 @@ import { open, readdir, readFile, rm, stat, statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createLowdbDriver } from "../server/store/drivers/lowdb.js";
+import { createSnapshotJournalDriver } from "../server/store/drivers/snapshot-journal.js";
 import type { StoreView, Tx } from "../server/store/store.js";
 import { openStore } from "../server/store/store.js";
 import type { StoreData } from "../server/store/types.js";
@@ -68,7 +68,7 @@ describe.skipIf(!mounted && !inCI)("store on a full disk", () => {
 
   test("a write the disk refuses fails, changes nothing, loses nothing; room again, it works", async () => {
     const file = join(dir, "store.json");
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     for (const g of ["a", "b", "c"]) await store.mutate(group(g));
     const acked = plain(store.data);
 
@@ -82,11 +82,11 @@ describe.skipIf(!mounted && !inCI)("store on a full disk", () => {
     expect(plain(store.data)).toEqual(acked);
     // Nothing of the refused entry is left in the journal, not even a torn piece.
     expect(await readFile(`${file}.wal`)).toEqual(walBefore);
-    expect(plain(await createLowdbDriver({ file }).load())).toEqual(acked);
+    expect(plain(await createSnapshotJournalDriver({ file }).load())).toEqual(acked);
 
     await rm(filler);
     await store.mutate(group("d"));
-    const reloaded = await createLowdbDriver({ file }).load();
+    const reloaded = await createSnapshotJournalDriver({ file }).load();
     expect(Object.keys(reloaded?.groups ?? {})).toEqual(["a", "b", "c", "d"]);
     await store.close();
     expect((await stat(`${file}.wal`)).size).toBe(0);
@@ -94,7 +94,7 @@ describe.skipIf(!mounted && !inCI)("store on a full disk", () => {
 
   test("a snapshot rewrite the disk refuses loses nothing and leaves no temp file", async () => {
     const file = join(dir, "store2.json");
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     for (const g of ["a", "b", "c"]) await store.mutate(group(g, 2000));
     const acked = plain(store.data);
     const filler = join(dir, "filler2");
@@ -103,6 +103,6 @@ describe.skipIf(!mounted && !inCI)("store on a full disk", () => {
     await expect(store.close()).rejects.toMatchObject({ code: "ENOSPC" });
     expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
     await rm(filler);
-    expect(plain(await createLowdbDriver({ file }).load())).toEqual(acked);
+    expect(plain(await createSnapshotJournalDriver({ file }).load())).toEqual(acked);
   });
 });

@@ -1,17 +1,18 @@
 /**
- * Store durable-write latency, in its own process: server/store's openStore over the lowdb
- * driver on a temp dir on the real disk, populated with realistic records (values sealed by
- * the real barrier: ~100-byte plaintexts, XChaCha20-Poly1305 blobs in base64), timing one
- * `store.mutate` (a rotation: a new sealed version) at a time, so that group commit never
- * hides a write. Each sample is paired with a bare write of a file of the same size in the
- * same dir: open temp, writeFile, fsync, close, rename, fsync the dir (fs/promises, the same
- * calls the durable adapter makes), alternating which of the two goes first.
+ * Store durable-write latency, in its own process: server/store's openStore over the
+ * snapshot-journal driver on a temp dir on the real disk, populated with realistic records
+ * (values sealed by the real barrier: ~100-byte plaintexts, XChaCha20-Poly1305 blobs in
+ * base64), timing one `store.mutate` (a rotation: a new sealed version) at a time, so that
+ * group commit never hides a write. Each sample is paired with a bare write of a file of the
+ * same size in the same dir: open temp, writeFile, fsync, close, rename, fsync the dir
+ * (fs/promises, the same calls the snapshot's durable write makes), alternating which of the
+ * two goes first. The store is seeded with the driver's `replace` (a whole-document write).
  */
 import { open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createBarrier, newMasterKey } from "../../server/barrier/barrier.js";
 import { secretAad } from "../../server/secrets/context.js";
-import { createLowdbDriver } from "../../server/store/drivers/lowdb.js";
+import { createSnapshotJournalDriver } from "../../server/store/drivers/snapshot-journal.js";
 import { openStore } from "../../server/store/store.js";
 import type { SecretRecord, StoreData } from "../../server/store/types.js";
 import { emptyStore } from "../../server/store/types.js";
@@ -99,8 +100,8 @@ async function measure(r: SizeRequest): Promise<SizeResult> {
   data.revision = r.secrets + 1;
   const file = join(r.dir, "store.json");
   await rm(r.dir, { recursive: true, force: true });
-  await createLowdbDriver({ file }).save(data);
-  const store = await openStore(createLowdbDriver({ file }));
+  await createSnapshotJournalDriver({ file }).replace(data);
+  const store = await openStore(createSnapshotJournalDriver({ file }));
 
   const text = JSON.stringify(store.data);
   const t0 = nowMs();

@@ -1,8 +1,8 @@
 /**
- * Part 1b: the store's durable write (store.mutate → lowdb → journal append + fdatasync)
- * at 100, 1,000 and 10,000 stored secrets, one write at a time, next to a bare write of a
- * file of the same size in the same dir; and RotateSecret over gRPC at 1,000 secrets for
- * context.
+ * Part 1b: the store's durable write (store.mutate → snapshot-journal driver → journal
+ * append + fdatasync) at 100, 1,000 and 10,000 stored secrets, one write at a time, next to a
+ * bare write of a file of the same size in the same dir; and RotateSecret over gRPC at 1,000
+ * secrets for context.
  */
 import { readdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -107,8 +107,9 @@ export async function benchStore(ctx: Ctx): Promise<Section> {
 
   const body = [
     "`store.mutate` (one rotation: a new sealed version of one secret) awaited one at a time — so " +
-      "group commit never hides a write — on `openStore(createLowdbDriver(...))` in a temp dir on the real " +
-      "disk. The driver appends each write's changes to its journal (`store.json.wal`) with one fdatasync; " +
+      "group commit never hides a write — on `openStore(createSnapshotJournalDriver(...))` in a temp dir on " +
+      "the real disk. The driver appends each commit's change set to its journal (`store.json.wal`) with one " +
+      "fdatasync; " +
       "the JSON snapshot is rewritten (temp, fsync, rename, fsync dir) once the journal outgrows it " +
       '(at least 1 MiB), after the write that crossed the line is acknowledged: "snapshot rewrite" is ' +
       "that cost (timed through store.close(), which compacts) and how often it comes. A write that " +

@@ -10,65 +10,30 @@
  *
  * Mutators change records only through `tx.put` / `tx.delete` / `tx.setKeyring`: the store
  * stamps the revision, freezes the record (an edit in place throws instead of being lost after
- * a restart) and records the change for the driver and the commit listeners. Mutations arriving
- * while a save is in flight are written together by the next save (group commit). A save that
- * fails fails every mutation it carried and the ones queued after it; `head` goes back to
- * `committed`, which never held them.
+ * a restart) and records the op in the mutation's change set (change-set.ts). The driver is
+ * handed change sets, never the document: mutations arriving while a commit is in flight are
+ * merged in revision order into the next one (group commit). A commit that fails fails every
+ * mutation it carried and the ones queued after it; `head` goes back to `committed`, which
+ * never held them. Once a commit is durable, each mutation's set is applied to `committed`
+ * and the watch feed derived from it (feed.ts) goes to the commit listeners.
  */
 import { SecretsError } from "../errors.js";
-import type {
-  AdminTokenRecord,
-  Change,
-  GroupRecord,
-  KeyringRecord,
-  SecretRecord,
-  StoreData,
-  StoreDriver,
-  VmRecord,
-} from "./types.js";
+import { applyChangeSet, forkDocument, mergeChangeSets } from "./change-set.js";
+import { changesOf } from "./feed.js";
+import type { StoreView, Tx } from "./tx.js";
+import { freezeAll, guarded, transaction } from "./tx.js";
+import type { Change, ChangeSet, StoreData, StoreDriver } from "./types.js";
 import { emptyStore, SCHEMA_VERSION } from "./types.js";
 
-export type { Change } from "./types.js";
+/** The transaction API (tx.ts), re-exported: callers import the store from here. */
+export type { RecordInput, StoreView, Tx } from "./tx.js";
+/** Re-exported from types.ts, where drivers find them too. */
+export type { Change, RecordKinds, Section } from "./types.js";
 
-/** The record kinds, by the document section that holds them (keyed by `name`). */
-export interface RecordKinds {
-  secrets: SecretRecord;
-  groups: GroupRecord;
-  vms: VmRecord;
-  adminTokens: AdminTokenRecord;
-}
-export type Section = keyof RecordKinds;
-
-/**
- * A read-only view of the document: sections cannot be assigned to (types) and records are
- * frozen (run time).
- */
-export interface StoreView {
-  readonly schemaVersion: number;
-  readonly revision: number;
-  readonly keyring: Readonly<KeyringRecord> | null;
-  readonly secrets: Readonly<Record<string, SecretRecord>>;
-  readonly groups: Readonly<Record<string, GroupRecord>>;
-  readonly vms: Readonly<Record<string, VmRecord>>;
-  readonly adminTokens: Readonly<Record<string, AdminTokenRecord>>;
-}
-
-/** What a record is put as: the store stamps `modRevision`. */
-export type RecordInput<S extends Section> = Omit<RecordKinds[S], "modRevision">;
-
-/** One mutation's handle on the document. */
-export interface Tx {
-  /** The revision this mutation commits as. */
-  readonly revision: number;
-  /** Adds or replaces `record` (keyed by its name), stamped with `revision`, frozen. */
-  put<S extends Section>(section: S, record: RecordInput<S>): RecordKinds[S];
-  /** Removes the record `name`; a no-op when there is none. */
-  delete(section: Section, name: string): void;
-  setKeyring(keyring: KeyringRecord): void;
-}
-
+/** Told each durable commit: its revision and what it changed for watchers (feed.ts). */
 export type CommitListener = (revision: number, changes: readonly Change[]) => void;
 
+/** The store a daemon opens over its driver (see the file comment). */
 export interface Store {
   /** The committed document: only what is durable. Never changed by callers. */
   readonly data: StoreView;
@@ -79,15 +44,20 @@ export interface Store {
   mutate<T>(fn: (head: StoreView, tx: Tx) => T): Promise<T>;
   /** Called after each durable commit, in revision order. Returns an unsubscribe function. */
   onCommit(listener: CommitListener): () => void;
+  /** Refuses new mutations, waits for the commits in flight, then closes the driver. */
   close(): Promise<void>;
 }
 
-/** Opens a store over a driver, creating an empty document if there is none. */
+/**
+ * Opens a store over a driver, creating an empty document if there is none. Throws what the
+ * driver's load throws (damage it names), or when the document's schema is newer than this
+ * secretsd.
+ */
 export async function openStore(driver: StoreDriver): Promise<Store> {
   const loaded = (await driver.load()) ?? emptyStore();
   checkSchema(loaded);
   const committed = freezeAll(loaded);
-  let head = forkOf(committed);
+  let head = forkDocument(committed);
   let pending: Pending[] = [];
   let saving: Promise<void> | null = null;
   let closed = false;
@@ -98,29 +68,28 @@ export async function openStore(driver: StoreDriver): Promise<Store> {
       const batch = pending;
       pending = [];
       try {
-        // The driver encodes `head` before its first await: exactly committed + this batch.
-        await driver.save(
-          head,
-          batch.flatMap((p) => p.changes),
-        );
+        // One durable write for the batch; the driver encodes it before its first await.
+        await driver.commit(mergeChangeSets(batch.map((p) => p.set)));
       } catch (cause) {
         const failed = batch.concat(pending);
         pending = [];
-        head = forkOf(committed);
+        head = forkDocument(committed);
         const err = new SecretsError("unavailable", "store write failed; change not saved", {
           cause,
         });
         for (const p of failed) p.reject(err);
         continue;
       }
-      for (const p of batch) {
-        for (const op of p.ops) applyOp(committed, op);
-        committed.revision = p.revision;
-      }
-      for (const p of batch) {
-        for (const l of listeners) l(p.revision, p.changes);
+      // Each mutation's feed is derived against the records its set replaces, in order.
+      const changes = batch.map((p) => {
+        const c = changesOf(committed, p.set);
+        applyChangeSet(committed, p.set);
+        return c;
+      });
+      batch.forEach((p, i) => {
+        for (const l of listeners) l(p.set.revision, changes[i] as Change[]);
         p.resolve();
-      }
+      });
     }
   };
 
@@ -142,55 +111,17 @@ export async function openStore(driver: StoreDriver): Promise<Store> {
       if (closed) return Promise.reject(new SecretsError("unavailable", "store is closed"));
       const doc = head;
       const revision = doc.revision + 1;
-      const ops: Op[] = [];
-      const changes: Change[] = [];
-      const undo: (() => void)[] = [];
-      const tx: Tx = {
-        revision,
-        put(section, input) {
-          const record = deepFreeze({
-            ...input,
-            modRevision: revision,
-          }) as RecordKinds[typeof section];
-          const sec = doc[section] as Record<string, unknown>;
-          const name = record.name;
-          const before = Object.hasOwn(sec, name) ? sec[name] : undefined;
-          sec[name] = record;
-          undo.push(() => restore(sec, name, before));
-          ops.push({ section, name, record });
-          changes.push(...changesOf(section, before as never, record));
-          return record;
-        },
-        delete(section, name) {
-          const sec = doc[section] as Record<string, unknown>;
-          if (!Object.hasOwn(sec, name)) return;
-          const before = sec[name];
-          delete sec[name];
-          undo.push(() => restore(sec, name, before));
-          ops.push({ section, name, record: undefined });
-          changes.push(...changesOf(section, before as never, undefined));
-        },
-        setKeyring(keyring) {
-          const before = doc.keyring;
-          const frozen = deepFreeze(structuredClone(keyring));
-          doc.keyring = frozen;
-          undo.push(() => {
-            doc.keyring = before;
-          });
-          ops.push({ section: "keyring", record: frozen });
-          changes.push({ kind: "keyring" });
-        },
-      };
+      const { tx, set, undo } = transaction(doc, revision);
       let result: T;
       try {
-        result = fn(doc, tx);
+        result = fn(guarded(doc), tx);
       } catch (err) {
-        for (const u of undo.reverse()) u();
+        undo();
         throw err;
       }
       doc.revision = revision;
       return new Promise<T>((resolve, reject) => {
-        pending.push({ revision, ops, changes, resolve: () => resolve(result), reject });
+        pending.push({ set: set(), resolve: () => resolve(result), reject });
         kick();
       });
     },
@@ -208,98 +139,10 @@ export async function openStore(driver: StoreDriver): Promise<Store> {
 
 // --- internal ---
 
-type Op =
-  | { section: Section; name: string; record: object | undefined }
-  | { section: "keyring"; record: KeyringRecord };
-
 interface Pending {
-  revision: number;
-  ops: Op[];
-  changes: Change[];
+  set: ChangeSet;
   resolve(): void;
   reject(err: unknown): void;
-}
-
-function applyOp(doc: StoreData, op: Op) {
-  if (op.section === "keyring") {
-    doc.keyring = op.record;
-    return;
-  }
-  restore(doc[op.section] as Record<string, unknown>, op.name, op.record);
-}
-
-function restore(sec: Record<string, unknown>, name: string, record: unknown) {
-  if (record === undefined) delete sec[name];
-  else sec[name] = record;
-}
-
-/** A head document over `committed`: its own section objects, the same (frozen) records. */
-function forkOf(committed: StoreData): StoreData {
-  return {
-    ...committed,
-    secrets: { ...committed.secrets },
-    groups: { ...committed.groups },
-    vms: { ...committed.vms },
-    adminTokens: { ...committed.adminTokens },
-  };
-}
-
-/**
- * Freezes every record of a loaded document; the document and its sections stay ours.
- * Records written before the store stamped every kind get revision 0.
- */
-function freezeAll(data: StoreData): StoreData {
-  for (const section of SECTIONS) {
-    for (const rec of Object.values(data[section]) as { modRevision?: number }[]) {
-      rec.modRevision ??= 0;
-      deepFreeze(rec);
-    }
-  }
-  if (data.keyring) deepFreeze(data.keyring);
-  return data;
-}
-
-const SECTIONS: readonly Section[] = ["secrets", "groups", "vms", "adminTokens"];
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
-/** What watchers need to know of one record change: which VMs' views it may touch. */
-function changesOf<S extends Section>(
-  section: S,
-  before: RecordKinds[S] | undefined,
-  after: RecordKinds[S] | undefined,
-): Change[] {
-  switch (section) {
-    case "secrets": {
-      const b = before as SecretRecord | undefined;
-      const a = after as SecretRecord | undefined;
-      const scopes = [...new Set([b?.scope, a?.scope].filter((s) => s !== undefined))];
-      return [{ kind: "secret", name: (a ?? b)?.name ?? "", scopes }];
-    }
-    case "vms": {
-      const b = before as VmRecord | undefined;
-      const a = after as VmRecord | undefined;
-      const vm = (a ?? b)?.name ?? "";
-      const out: Change[] = [{ kind: "vm", vm }];
-      if (!a || (b && b.tokens !== a.tokens)) out.push({ kind: "token", vm });
-      return out;
-    }
-    case "groups": {
-      const group = ((after ?? before) as GroupRecord | undefined)?.name ?? "";
-      // Members' views change through their own VM records (access.ts puts each one).
-      return [{ kind: "group", group, vms: [] }];
-    }
-    default: {
-      const admin = ((after ?? before) as AdminTokenRecord | undefined)?.name;
-      return [admin === undefined ? { kind: "token" } : { kind: "token", admin }];
-    }
-  }
 }
 
 function checkSchema(data: StoreData) {

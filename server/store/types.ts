@@ -1,9 +1,13 @@
 /**
- * The persisted document. Values exist here only as ciphertext (barrier blobs, base64);
- * tokens only as keyed hashes. Drivers treat the whole document as opaque JSON.
+ * The persisted document and what drivers persist of it. Values exist here only as
+ * ciphertext (barrier blobs, base64); tokens only as keyed hashes. Drivers treat records as
+ * opaque JSON keyed by section and name.
  */
+
+/** The document's schema version; a store written by a newer one is refused (store.ts). */
 export const SCHEMA_VERSION = 1;
 
+/** The whole document, as a driver loads it. */
 export interface StoreData {
   schemaVersion: number;
   /** Bumped once by every committed change, like etcd's revision. */
@@ -15,6 +19,7 @@ export interface StoreData {
   adminTokens: Record<string, AdminTokenRecord>;
 }
 
+/** The data keys, wrapped by the master key (barrier/keyring). */
 export interface KeyringRecord {
   /** Short id of the master key that wraps the terms below. */
   masterKeyId: string;
@@ -25,8 +30,10 @@ export interface KeyringRecord {
   tokenKey: string;
 }
 
+/** How a secret's value comes to be. */
 export type SecretKindRecord = "static" | "generated" | "oauth";
 
+/** One stored version of a secret's value. */
 export interface SecretVersionRecord {
   version: number;
   /** Barrier blob; associated data binds it to the secret name and version. */
@@ -35,6 +42,7 @@ export interface SecretVersionRecord {
   createdBy: string;
 }
 
+/** A secret: where it goes (env, scope), and its versions. */
 export interface SecretRecord {
   name: string;
   env: string;
@@ -53,6 +61,7 @@ export interface SecretRecord {
   modRevision: number;
 }
 
+/** A group of VMs that group-scoped secrets reach. */
 export interface GroupRecord {
   name: string;
   createdAt: string;
@@ -60,6 +69,7 @@ export interface GroupRecord {
   modRevision: number;
 }
 
+/** A token, kept only as its keyed hash. */
 export interface TokenRecord {
   /** Public id: a prefix of the hash, for listing and revoking. */
   id: string;
@@ -67,6 +77,7 @@ export interface TokenRecord {
   createdAt: string;
 }
 
+/** A VM: its groups and its tokens. */
 export interface VmRecord {
   name: string;
   groups: string[];
@@ -76,13 +87,14 @@ export interface VmRecord {
   modRevision: number;
 }
 
+/** A named admin token. */
 export interface AdminTokenRecord extends TokenRecord {
   name: string;
   /** Store revision of the last put of this record (stamped by the store). */
   modRevision: number;
 }
 
-/** What a mutation changed: for watchers (which views it may touch) and drivers. */
+/** What a mutation changed: for watchers (which views it may touch). */
 export type Change =
   | { kind: "secret"; name: string; scopes: string[] }
   | { kind: "vm"; vm: string }
@@ -90,15 +102,67 @@ export type Change =
   | { kind: "token"; vm?: string; admin?: string }
   | { kind: "keyring" };
 
-/** A driver loads and durably saves the whole document. */
+/** The record kinds, by the document section that holds them (keyed by `name`). */
+export interface RecordKinds {
+  secrets: SecretRecord;
+  groups: GroupRecord;
+  vms: VmRecord;
+  adminTokens: AdminTokenRecord;
+}
+
+/** A document section of records keyed by name. */
+export type Section = keyof RecordKinds;
+
+/** Every section, in the order the document holds them. */
+export const SECTIONS: readonly Section[] = ["secrets", "groups", "vms", "adminTokens"];
+
+/** One record put: the record as the store froze it, `modRevision` stamped. */
+export interface RecordPut<S extends Section = Section> {
+  section: S;
+  name: string;
+  record: Readonly<RecordKinds[S]>;
+}
+
+/** One record removed. */
+export interface RecordDelete {
+  section: Section;
+  name: string;
+}
+
+/**
+ * What one durable write carries: the record-level puts and deletes of one or more
+ * mutations, merged in revision order (a name appears at most once, in `puts` or in
+ * `deletes`), and the keyring if one of them set it. Records are frozen and shared with the
+ * store's documents: a driver may keep them as they are, never edit them.
+ */
+export interface ChangeSet {
+  /** The revision the store is at once this set is applied (its last mutation's). */
+  revision: number;
+  puts: readonly RecordPut[];
+  /** Removals; one of a record the driver does not hold is a no-op. */
+  deletes: readonly RecordDelete[];
+  /** The keyring after this set, when a mutation in it set one. */
+  keyring?: Readonly<KeyringRecord>;
+}
+
+/**
+ * Where the store's document lives. The store hands a driver change sets, never the
+ * document, so a driver writes what changed and nothing else (a journal line, an etcd
+ * transaction) and cannot miss a change nobody told it about. See README "Architecture".
+ */
 export interface StoreDriver {
-  /** The last durably saved document, or undefined when none exists yet. */
+  /**
+   * The document as last durably committed (a new object the caller may change), or
+   * undefined when nothing was ever committed. Throws a SecretsError naming what is damaged.
+   */
   load(): Promise<StoreData | undefined>;
   /**
-   * Resolves only once the document is durable. `changes` are those the mutations since the
-   * last save reported (a driver may write only what they name, plus what it can compare).
+   * Resolves only once `set` is durable. Sets come in increasing revision order: one at or
+   * below the last committed revision is refused (throws) and changes nothing; so does a
+   * failed write, which leaves what was committed before it intact.
    */
-  save(data: StoreData, changes?: readonly Change[]): Promise<void>;
+  commit(set: ChangeSet): Promise<void>;
+  /** Waits for work in flight and releases the driver's resources. */
   close(): Promise<void>;
 }
 

@@ -27,7 +27,6 @@ import {
   readIfExists,
   tempPathOf,
   truncateDurably,
-  writeDurably,
 } from "./durable.js";
 import type { JournalHeader } from "./journal.js";
 import { applyEntry, isEntry, newJournalId } from "./journal.js";
@@ -35,13 +34,15 @@ import type { JournalScan } from "./journal-scan.js";
 import { scanJournal } from "./journal-scan.js";
 import type { StoreLoadReport } from "./load-report.js";
 import { emptyLoadReport } from "./load-report.js";
-import type { SnapshotJournal, SnapshotRead } from "./snapshot.js";
-import { byteLength, createStoreSerializer, readSnapshot, sealSnapshot } from "./snapshot.js";
+import type { SnapshotJournal } from "./snapshot.js";
+import type { SnapshotDb, SnapshotImage } from "./snapshot-file.js";
 
 /** How to open the files. */
 export interface LoadOptions {
   /** The snapshot; the journal is `<file>.wal`. */
   file: string;
+  /** lowdb over the snapshot file: it reads the snapshot, and writes the one a repair makes. */
+  snapshot: SnapshotDb;
   /** Accept named losses instead of refusing (and write the files that make them final). */
   repair: boolean;
   /** Change no file: no temp removal, no torn-line cut, no repair. */
@@ -73,6 +74,7 @@ export interface SnapshotState {
 
 /** The loaded document and where the files stand. */
 export interface LoadedFiles {
+  /** The snapshot's document with the journal applied: `snapshot.db.data.doc`, or null. */
   data: StoreData | null;
   snapshot: SnapshotState | undefined;
   journal: JournalState;
@@ -102,26 +104,29 @@ export async function loadStoreFiles(opts: LoadOptions): Promise<LoadedFiles> {
   // The journal before the snapshot: a compaction renames the new snapshot before it replaces
   // the journal, so this order never pairs an old snapshot with a newer journal.
   const wal = await readIfExists(walFile);
-  const snap = await readIfExists(file);
-  const read = snap ? readSnapshot(snap, file) : undefined;
-  if (!read?.data) {
+  const { db } = opts.snapshot;
+  db.data = null;
+  await db.read();
+  const read = db.data as SnapshotImage | null;
+  if (!read) {
     if (wal && wal.length > 0) throw orphanJournal(walFile, file);
     return { data: null, snapshot: undefined, journal: { ...NO_JOURNAL }, report };
   }
   const repair = opts.repair && !opts.readOnly;
-  if (read.kind === "mismatch" && !repair) throw damagedSnapshot(file);
-  const ctx: Ctx = { opts, walFile, report, repair, data: read.data, R: read.data.revision };
-  report.snapshot = read.kind === "mismatch" ? "accepted" : read.kind;
+  if (read.check === "mismatch" && !repair) throw damagedSnapshot(file);
+  // Entries are applied to the snapshot's document in place: lowdb's data is the whole store.
+  const ctx: Ctx = { opts, walFile, report, repair, data: read.doc, R: read.doc.revision };
+  report.snapshot = read.check === "mismatch" ? "accepted" : read.check;
   const scan = wal && wal.length > 0 ? scanJournal(wal) : undefined;
   const journal = await useJournal(ctx, read, scan, wal !== undefined);
   report.revision = ctx.data.revision;
   const snapshot: SnapshotState = {
-    journal: read.kind === "legacy" ? undefined : read.journal,
+    journal: read.journal,
     revision: ctx.R,
-    bytes: (snap as Buffer).length,
+    bytes: opts.snapshot.file.bytes,
   };
-  if (read.kind === "mismatch" || ctx.setAside !== undefined || ctx.lost) {
-    return { data: ctx.data, ...(await finishRepair(ctx, read.kind === "mismatch")), report };
+  if (read.check === "mismatch" || ctx.setAside !== undefined || ctx.lost) {
+    return { data: ctx.data, ...(await finishRepair(ctx, read.check === "mismatch")), report };
   }
   return { data: ctx.data, snapshot, journal, report };
 }
@@ -147,7 +152,7 @@ type Pairing = "none" | "follows" | "stale" | { problem: string; repairNote: str
 /** Checks the journal against the snapshot, applies it, and says where it stands. */
 async function useJournal(
   ctx: Ctx,
-  read: SnapshotRead,
+  read: SnapshotImage,
   scan: JournalScan | undefined,
   present: boolean,
 ): Promise<JournalState> {
@@ -182,7 +187,7 @@ async function useJournal(
 /** How the journal relates to the snapshot; a problem is a refusal (or a --repair loss). */
 function pair(
   ctx: Ctx,
-  read: SnapshotRead,
+  read: SnapshotImage,
   scan: JournalScan | undefined,
   present: boolean,
 ): Pairing {
@@ -201,7 +206,7 @@ function pair(
     problem: `store journal ${walFile}${theirs} ${what}; refusing to start (put back the matching pair, or start with --repair to set the journal aside and start from the snapshot alone)`,
     repairNote: setAside,
   });
-  if (read.kind === "legacy") {
+  if (read.check === "legacy") {
     if (!header) return hasLines ? "follows" : "none";
     return refuse(
       `does not belong to snapshot ${file} (revision ${R}, written before journals had ids)`,
@@ -319,11 +324,12 @@ async function finishRepair(
     warn(ctx, msg, { file: ctx.walFile, keptAs: aside });
   }
   const journal: SnapshotJournal = { id: newJournalId(), required: false, replaces: null };
-  const bytes = sealSnapshot(createStoreSerializer()(ctx.data), journal);
-  await writeDurably(file, bytes);
+  const { db, file: adapter } = ctx.opts.snapshot;
+  db.data = { doc: ctx.data, journal, check: "sealed" };
+  await db.write();
   ctx.report.revision = ctx.data.revision;
   return {
-    snapshot: { journal, revision: ctx.data.revision, bytes: byteLength(bytes) },
+    snapshot: { journal, revision: ctx.data.revision, bytes: adapter.bytes },
     journal: { ...NO_JOURNAL },
   };
 }

@@ -10,8 +10,9 @@ import type { StoreView, Tx } from "../store.js";
 import { openStore } from "../store.js";
 import type { StoreData } from "../types.js";
 import { emptyStore } from "../types.js";
-import { createLowdbDriver, createStoreSerializer } from "./lowdb.js";
 import { createMemoryDriver } from "./memory.js";
+import { createStoreSerializer } from "./snapshot.js";
+import { createSnapshotJournalDriver } from "./snapshot-journal.js";
 
 /** Drives every kind of change through the real services, calling `check` after each. */
 async function everyKindOfChange(
@@ -78,7 +79,7 @@ describe("createStoreSerializer", () => {
   });
 });
 
-describe("lowdb driver with its journal", () => {
+describe("snapshot-journal driver", () => {
   const dirs: string[] = [];
   afterEach(async () => {
     for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -89,14 +90,14 @@ describe("lowdb driver with its journal", () => {
     return { file: join(dir, "store.json"), wal: join(dir, "store.json.wal") };
   };
   /** What a second process would load from disk right now (changing no file). */
-  const onDisk = (file: string) => createLowdbDriver({ file, readOnly: true }).load();
+  const onDisk = (file: string) => createSnapshotJournalDriver({ file, readOnly: true }).load();
   const group = (name: string) => (_d: StoreView, tx: Tx) => {
     tx.put("groups", { name, createdAt: "t" });
   };
   /** A store of groups a, b, c, closed (so compacted), with its journal from before put back. */
   const withStaleJournal = async () => {
     const paths = await scratch();
-    const store = await openStore(createLowdbDriver({ file: paths.file }));
+    const store = await openStore(createSnapshotJournalDriver({ file: paths.file }));
     for (const g of ["a", "b", "c"]) await store.mutate(group(g));
     const journal = await readFile(paths.wal);
     await store.close();
@@ -106,12 +107,12 @@ describe("lowdb driver with its journal", () => {
 
   test("after every kind of change, snapshot + journal load back as the document", async () => {
     const { file, wal } = await scratch();
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     await everyKindOfChange(store, async () => {
       if (store.data.revision === 0) expect(await onDisk(file)).toBeUndefined();
       else expect(plain(await onDisk(file))).toEqual(plain(store.data));
     });
-    // The changes went to the journal; the snapshot is only the first save (its journal
+    // The changes went to the journal; the snapshot is only the first commit (its journal
     // member rewritten after the first append, to require the journal).
     expect((await stat(wal)).size).toBeGreaterThan(0);
     const first = JSON.parse(await readFile(file, "utf8"));
@@ -127,7 +128,7 @@ describe("lowdb driver with its journal", () => {
 
   test("a rotation appends about one record, not the document", async () => {
     const { file, wal } = await scratch();
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     await store.mutate((_d, tx) => {
       for (let i = 0; i < 2000; i++) {
         tx.put("vms", { name: `vm${i}`, groups: [], tokens: [], createdAt: "t" });
@@ -143,7 +144,7 @@ describe("lowdb driver with its journal", () => {
 
   test("compacts once the journal outgrows the snapshot, and reloads the same", async () => {
     const { file, wal } = await scratch();
-    const store = await openStore(createLowdbDriver({ file, compactAt: 1 }));
+    const store = await openStore(createSnapshotJournalDriver({ file, compactAt: 1 }));
     const vm = (name: string) =>
       store.mutate((_d, tx) => {
         tx.put("vms", { name, groups: [], tokens: [], createdAt: "t" });
@@ -163,7 +164,7 @@ describe("lowdb driver with its journal", () => {
 
   test("a torn last entry (never acknowledged) is dropped and cut off; saving goes on", async () => {
     const { file, wal } = await scratch();
-    const first = createLowdbDriver({ file });
+    const first = createSnapshotJournalDriver({ file });
     let store = await openStore(first);
     for (const g of ["a", "b", "c"]) await store.mutate(group(g));
     await first.settled();
@@ -171,7 +172,10 @@ describe("lowdb driver with its journal", () => {
     // What a crash in the middle of appending the next entry leaves.
     await appendFile(wal, '0123456789abcdef {"rev":4,"set":{"secr');
     const log: string[] = [];
-    const driver = createLowdbDriver({ file, log: createLogger({ write: (l) => log.push(l) }) });
+    const driver = createSnapshotJournalDriver({
+      file,
+      log: createLogger({ write: (l) => log.push(l) }),
+    });
     store = await openStore(driver);
     expect(plain(store.data)).toEqual(good);
     expect((await readFile(wal, "utf8")).endsWith("\n")).toBe(true);
@@ -183,7 +187,7 @@ describe("lowdb driver with its journal", () => {
 
   test("damage before intact entries refuses to load, naming the journal and line", async () => {
     const { file, wal } = await scratch();
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     for (const g of ["a", "b", "c", "d"]) await store.mutate(group(g));
     // Line 1 is the header, line 2 puts b (the first to name it), lines 3 and 4 follow.
     const text = await readFile(wal, "utf8");
@@ -194,19 +198,19 @@ describe("lowdb driver with its journal", () => {
     await store.close();
   });
 
-  test("a whole document saved without a read first empties a journal left beside it", async () => {
+  test("a whole document written without a read first empties a journal left beside it", async () => {
     const { file, wal } = await withStaleJournal();
     const fresh = emptyStore();
     fresh.revision = 1;
     fresh.groups.only = { name: "only", createdAt: "t", modRevision: 1 };
-    await createLowdbDriver({ file }).save(fresh);
+    await createSnapshotJournalDriver({ file }).replace(fresh);
     expect((await stat(wal)).size).toBe(0);
     expect(Object.keys((await onDisk(file))?.groups ?? {})).toEqual(["only"]);
   });
 
   test("a journal without its snapshot refuses to load", async () => {
     const { file, wal } = await scratch();
-    const driver = createLowdbDriver({ file });
+    const driver = createSnapshotJournalDriver({ file });
     const store = await openStore(driver);
     for (const g of ["a", "b", "c"]) await store.mutate(group(g));
     // The snapshot rewrite the first append started must not put the file back.
@@ -220,7 +224,7 @@ describe("lowdb driver with its journal", () => {
   test("a crash between a compaction's rename and its truncation loses and repeats nothing", async () => {
     // The new snapshot is in place but the old journal was not emptied.
     const { file } = await withStaleJournal();
-    const again = await openStore(createLowdbDriver({ file }));
+    const again = await openStore(createSnapshotJournalDriver({ file }));
     expect(again.data.revision).toBe(3);
     expect(Object.keys(again.data.groups)).toEqual(["a", "b", "c"]);
     await again.mutate(group("d"));
