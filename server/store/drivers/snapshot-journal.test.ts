@@ -6,13 +6,51 @@ import { createLogger } from "../../logger.js";
 import { createAccessUseCases } from "../../secrets/access.js";
 import { createSecretUseCases } from "../../secrets/secrets.js";
 import { testDeps } from "../../secrets/test-deps.js";
+import { testStoreDriver } from "../contract.js";
 import type { StoreView, Tx } from "../store.js";
 import { openStore } from "../store.js";
 import type { StoreData } from "../types.js";
 import { emptyStore } from "../types.js";
+import { encodeEntry } from "./journal.js";
 import { createMemoryDriver } from "./memory.js";
 import { createStoreSerializer } from "./snapshot.js";
+import type { SnapshotJournalDriver } from "./snapshot-journal.js";
 import { createSnapshotJournalDriver } from "./snapshot-journal.js";
+
+testStoreDriver("snapshot-journal", {
+  async create() {
+    const dir = await mkdtemp(join(tmpdir(), "vm-auth-contract-"));
+    const file = join(dir, "store.json");
+    // A small threshold: the suite's few hundred commits compact many times.
+    const options = { file, compactAt: 4096 };
+    return {
+      open: () => createSnapshotJournalDriver(options),
+      settled: (d) => (d as SnapshotJournalDriver).settled(),
+      // A crash in the middle of appending the next entry: part of a line, no newline.
+      async tearNextWrite() {
+        const line = encodeEntry(
+          { revision: 1_000, puts: [], deletes: [{ section: "secrets", name: "torn" }] },
+          emptyStore(),
+        );
+        await appendFile(`${file}.wal`, line.subarray(0, line.length - 9));
+      },
+      async footprint() {
+        const size = (f: string) =>
+          stat(f).then(
+            (s) => s.size,
+            () => 0,
+          );
+        return (await size(file)) + (await size(`${file}.wal`));
+      },
+      child: {
+        module: new URL("./snapshot-journal.ts", import.meta.url).href,
+        export: "createSnapshotJournalDriver",
+        options,
+      },
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+});
 
 /** Drives every kind of change through the real services, calling `check` after each. */
 async function everyKindOfChange(
