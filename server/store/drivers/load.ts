@@ -1,6 +1,7 @@
 /**
- * Opening the store's files: the snapshot (snapshot.ts), then the journal beside it
- * (journal-scan.ts), checked against each other. Damage is named, never swallowed:
+ * Opening the store's files: the snapshot (read through lowdb: snapshot-file.ts), then the
+ * journal beside it (journal-scan.ts), checked against each other (load-pairing.ts). Damage
+ * is named, never swallowed:
  *
  * | found                                              | plain start            | --repair                                   |
  * |----------------------------------------------------|------------------------|--------------------------------------------|
@@ -16,6 +17,8 @@
  *
  * A refusal changes no file. A --repair start that accepted a loss writes a new snapshot of
  * what it kept, so the next start is a plain one; what it set aside is renamed, never deleted.
+ * (About 300 lines: the table is implemented here row by row, each refusal next to its
+ * repair; the rules that pair a journal with its snapshot are in load-pairing.ts.)
  */
 import { copyFile, rename, stat, unlink } from "node:fs/promises";
 import { SecretsError } from "../../errors.js";
@@ -28,10 +31,10 @@ import {
   tempPathOf,
   truncateDurably,
 } from "./durable.js";
-import type { JournalHeader } from "./journal.js";
 import { applyEntry, isEntry, newJournalId } from "./journal.js";
 import type { JournalScan } from "./journal-scan.js";
 import { scanJournal } from "./journal-scan.js";
+import { damagedSnapshot, headerOf, orphanJournal, pair, span } from "./load-pairing.js";
 import type { StoreLoadReport } from "./load-report.js";
 import { emptyLoadReport } from "./load-report.js";
 import type { SnapshotJournal } from "./snapshot.js";
@@ -147,8 +150,6 @@ interface Ctx {
   lost?: boolean;
 }
 
-type Pairing = "none" | "follows" | "stale" | { problem: string; repairNote: string };
-
 /** Checks the journal against the snapshot, applies it, and says where it stands. */
 async function useJournal(
   ctx: Ctx,
@@ -156,7 +157,12 @@ async function useJournal(
   scan: JournalScan | undefined,
   present: boolean,
 ): Promise<JournalState> {
-  const pairing = pair(ctx, read, scan, present);
+  const pairing = pair(
+    { file: ctx.opts.file, walFile: ctx.walFile, R: ctx.R },
+    read,
+    scan,
+    present,
+  );
   if (typeof pairing === "object") {
     if (!ctx.repair) throw new SecretsError("failed_precondition", pairing.problem);
     if (scan) ctx.setAside = pairing.repairNote;
@@ -182,58 +188,6 @@ async function useJournal(
   ctx.report.applied = applied;
   const id = headerOf(scan)?.journal;
   return { id: id ?? "legacy", appendable: id !== undefined, bytes, entries: applied };
-}
-
-/** How the journal relates to the snapshot; a problem is a refusal (or a --repair loss). */
-function pair(
-  ctx: Ctx,
-  read: SnapshotImage,
-  scan: JournalScan | undefined,
-  present: boolean,
-): Pairing {
-  const { walFile, R } = ctx;
-  const file = ctx.opts.file;
-  const header = headerOf(scan);
-  const hasLines =
-    scan !== undefined &&
-    (header !== undefined ||
-      scan.entries.length > 0 ||
-      scan.damage !== undefined ||
-      scan.torn?.whole !== undefined);
-  const setAside = `which does not belong to snapshot ${file}`;
-  const theirs = header ? ` (journal ${header.journal}, after revision ${header.after})` : "";
-  const refuse = (what: string) => ({
-    problem: `store journal ${walFile}${theirs} ${what}; refusing to start (put back the matching pair, or start with --repair to set the journal aside and start from the snapshot alone)`,
-    repairNote: setAside,
-  });
-  if (read.check === "legacy") {
-    if (!header) return hasLines ? "follows" : "none";
-    return refuse(
-      `does not belong to snapshot ${file} (revision ${R}, written before journals had ids)`,
-    );
-  }
-  const j = read.journal;
-  if (!j) return hasLines ? refuse(`cannot be matched to the damaged snapshot ${file}`) : "none";
-  const ours = `snapshot ${file} (revision ${R}, journal ${j.id})`;
-  if (!hasLines) {
-    if (!j.required) return "none";
-    const state = !present ? "missing" : scan ? "without an intact line" : "empty";
-    return {
-      problem: `store journal ${walFile} is ${state}, but snapshot ${file} (revision ${R}) expects journal ${j.id}: the changes after revision ${R} are in it; refusing to start (put it back, or start with --repair to start from the snapshot alone)`,
-      repairNote: `--repair: store journal ${walFile} is ${state}; started from snapshot ${file} at revision ${R}; changes after revision ${R}, if any, are lost`,
-    };
-  }
-  const replaced = header ? header.journal === j.replaces : j.replaces === "legacy";
-  if (replaced) {
-    const later = laterRevisions(scan as JournalScan, R);
-    if (later.length === 0) return "stale";
-    return refuse(
-      `was superseded by snapshot ${file} (revision ${R}) but holds revisions after it (${span(later)})`,
-    );
-  }
-  if (!header) return refuse(`has no header, so it does not belong to ${ours}`);
-  if (header.journal === j.id && header.after === R) return "follows";
-  return refuse(`does not belong to ${ours}`);
 }
 
 /** A damaged complete line: refuse, or (--repair) keep what is before it. */
@@ -345,36 +299,4 @@ async function removeTemp(tmp: string, opts: LoadOptions, report: StoreLoadRepor
 function warn(ctx: Ctx, msg: string, meta: Record<string, unknown>) {
   ctx.opts.log.warn(msg, meta);
   ctx.report.warnings.push(msg);
-}
-
-function laterRevisions(scan: JournalScan, R: number): number[] {
-  const revs = scan.entries.map((e) => e.entry.rev);
-  if (scan.torn?.whole !== undefined && isEntry(scan.torn.whole)) revs.push(scan.torn.whole.rev);
-  const later = revs.filter((r) => r > R);
-  return later.length ? [Math.min(...later), Math.max(...later)] : [];
-}
-
-/** The journal's header: its first line, even when that line lacks only its newline. */
-function headerOf(scan: JournalScan | undefined): JournalHeader | undefined {
-  if (scan?.header) return scan.header;
-  const w = scan?.torn?.line === 1 ? scan.torn.whole : undefined;
-  return w !== undefined && !isEntry(w) ? w : undefined;
-}
-
-function span([a, b]: number[]): string {
-  return a === b ? `${a}` : `${a}–${b}`;
-}
-
-function orphanJournal(walFile: string, file: string): SecretsError {
-  return new SecretsError(
-    "failed_precondition",
-    `store journal ${walFile} exists but its snapshot ${file} does not; refusing to start on a partial store (restore the snapshot from a backup; --repair does not start an empty store over a journal)`,
-  );
-}
-
-function damagedSnapshot(file: string): SecretsError {
-  return new SecretsError(
-    "failed_precondition",
-    `store file ${file} is damaged: its checksum does not match its content; refusing to start (restore it from a backup, or start with --repair to accept it as it is)`,
-  );
 }
