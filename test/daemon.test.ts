@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { createClient } from "../client/index.js";
 import { HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
-import { createLowdbDriver } from "../server/store/drivers/lowdb.js";
+import { createSnapshotJournalDriver } from "../server/store/drivers/snapshot-journal.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon, storeOnDisk } from "./helpers/daemon.js";
 import { spawnDaemon } from "./helpers/process.js";
@@ -164,11 +164,11 @@ describe("secretsd daemon", () => {
     await d.stop();
     // Moved, and the store re-sealed around it: the file's own checks pass, the AAD does not.
     const file = join(d.dataDir, "store.json");
-    const data = await createLowdbDriver({ file }).load();
+    const data = await createSnapshotJournalDriver({ file }).load();
     const [va, vb] = [data?.secrets.a?.versions[0], data?.secrets.b?.versions[0]];
     if (!data || !va || !vb) throw new Error("secrets a and b missing from the store");
     vb.ciphertext = va.ciphertext;
-    await createLowdbDriver({ file }).save(data);
+    await createSnapshotJournalDriver({ file }).replace(data);
     await d.restart();
     await expect(d.client.secrets.getSecretValue({ name: "b" })).rejects.toMatchObject({
       code: "failed_precondition",

@@ -7,7 +7,7 @@
  * VM whose stream is open. A rotation heals it; `--repair` drops the damaged version.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createLowdbDriver } from "../server/store/drivers/lowdb.js";
+import { createSnapshotJournalDriver } from "../server/store/drivers/snapshot-journal.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import { secretValue } from "./helpers/values.js";
@@ -36,12 +36,12 @@ beforeAll(async () => {
   await d.stop();
   // Damage gkey@1 and re-seal the store around it: every file check passes.
   const file = `${d.dataDir}/store.json`;
-  const data = await createLowdbDriver({ file }).load();
+  const data = await createSnapshotJournalDriver({ file }).load();
   const v = data?.secrets.gkey?.versions[0];
   if (!data || !v) throw new Error("no gkey in the store");
   const at = v.ciphertext.length - 10;
   v.ciphertext = `${v.ciphertext.slice(0, at)}${v.ciphertext[at] === "A" ? "B" : "A"}${v.ciphertext.slice(at + 1)}`;
-  await createLowdbDriver({ file }).save(data);
+  await createSnapshotJournalDriver({ file }).replace(data);
   await d.restart();
 });
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { constants } from "node:fs";
 import { open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SecretsError } from "../errors.js";
-import { fsyncDir } from "../store/drivers/lowdb.js";
+import { fsyncDir } from "../store/drivers/durable.js";
 import { masterKeyId, newMasterKey } from "./barrier.js";
 
 export const MASTER_KEY_FILE = "master.key";

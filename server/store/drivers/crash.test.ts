@@ -9,7 +9,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { openStore } from "../store.js";
 import { emptyStore } from "../types.js";
 import { encodeJournalHeader } from "./journal.js";
-import { createLowdbDriver } from "./lowdb.js";
+import { createSnapshotJournalDriver } from "./snapshot-journal.js";
 import {
   capturedLog,
   crashImage,
@@ -24,7 +24,7 @@ const scratch = scratchDirs();
 afterEach(() => scratch.cleanup());
 
 const groupsOf = async (file: string) =>
-  Object.keys((await createLowdbDriver({ file }).load())?.groups ?? {});
+  Object.keys((await createSnapshotJournalDriver({ file }).load())?.groups ?? {});
 
 /** Waits until `log` has an entry whose message matches `re`. */
 async function logged(entries: { msg: string }[], re: RegExp) {
@@ -42,7 +42,9 @@ async function logged(entries: { msg: string }[], re: RegExp) {
 async function compactionStoppedAt(fault: "snapshot" | "journal") {
   const live = await scratch.make();
   const { log, entries } = capturedLog();
-  const store = await openStore(createLowdbDriver({ file: live.file, log, compactAt: 1 }));
+  const store = await openStore(
+    createSnapshotJournalDriver({ file: live.file, log, compactAt: 1 }),
+  );
   await store.mutate(group("a"));
   await store.mutate(group("b", 2000));
   // Synchronously, before the compaction (which waits a turn after the ack) writes anything.
@@ -67,7 +69,9 @@ describe("crash points of a compaction", () => {
     await writeFile(image.snapshotTmp, '{"checksum":"sha256:00');
     const { log, entries } = capturedLog();
     expect(
-      Object.keys((await createLowdbDriver({ file: image.file, log }).load())?.groups ?? {}),
+      Object.keys(
+        (await createSnapshotJournalDriver({ file: image.file, log }).load())?.groups ?? {},
+      ),
     ).toEqual(["a", "b"]);
     expect(entries).toContainEqual(
       expect.objectContaining({
@@ -84,7 +88,7 @@ describe("crash points of a compaction", () => {
     // The new snapshot holds a and b; the journal beside it is the one it replaced.
     expect(JSON.parse(await readFile(image.file, "utf8")).revision).toBe(2);
     expect(await journalLines(image.wal)).toHaveLength(2);
-    const store = await openStore(createLowdbDriver({ file: image.file }));
+    const store = await openStore(createSnapshotJournalDriver({ file: image.file }));
     expect(Object.keys(store.data.groups)).toEqual(["a", "b"]);
     expect(store.data.revision).toBe(2);
     await store.mutate(group("c"));
@@ -99,7 +103,9 @@ describe("crash points of a compaction", () => {
     await writeFile(image.walTmp, "0123456789abcdef ");
     const { log, entries } = capturedLog();
     expect(
-      Object.keys((await createLowdbDriver({ file: image.file, log }).load())?.groups ?? {}),
+      Object.keys(
+        (await createSnapshotJournalDriver({ file: image.file, log }).load())?.groups ?? {},
+      ),
     ).toEqual(["a", "b"]);
     expect(entries.filter((e) => e.msg === "removed a leftover temp file")).toHaveLength(1);
     expect(await readdir(image.dir)).toEqual(["store.json", "store.json.wal"]);
@@ -107,13 +113,13 @@ describe("crash points of a compaction", () => {
 
   test("closing: after the snapshot's rename, before the journal is emptied", async () => {
     const live = await scratch.make();
-    const store = await openStore(createLowdbDriver({ file: live.file }));
+    const store = await openStore(createSnapshotJournalDriver({ file: live.file }));
     for (const g of ["a", "b", "c", "d"]) await store.mutate(group(g));
     const journal = await readFile(live.wal);
     await store.close();
     expect((await stat(live.wal)).size).toBe(0);
     await writeFile(live.wal, journal);
-    const again = await openStore(createLowdbDriver({ file: live.file }));
+    const again = await openStore(createSnapshotJournalDriver({ file: live.file }));
     expect(again.data.revision).toBe(4);
     expect(Object.keys(again.data.groups)).toEqual(["a", "b", "c", "d"]);
     await again.mutate(group("e"));
@@ -125,7 +131,7 @@ describe("crash points of a compaction", () => {
 describe("a whole-document write without a read first", () => {
   test("a crash before it empties the old journal: refused, naming the later revisions", async () => {
     const live = await scratch.make();
-    const driver = createLowdbDriver({ file: live.file });
+    const driver = createSnapshotJournalDriver({ file: live.file });
     const store = await openStore(driver);
     for (const g of ["a", "b", "c"]) await store.mutate(group(g));
     await driver.settled();
@@ -135,10 +141,10 @@ describe("a whole-document write without a read first", () => {
     const fresh = emptyStore();
     fresh.revision = 1;
     fresh.groups.only = { name: "only", createdAt: "t", modRevision: 1 };
-    await createLowdbDriver({ file: image.file }).save(fresh);
+    await createSnapshotJournalDriver({ file: image.file }).replace(fresh);
     expect((await stat(image.wal)).size).toBe(0);
     await writeFile(image.wal, old);
-    await expect(createLowdbDriver({ file: image.file }).load()).rejects.toThrow(
+    await expect(createSnapshotJournalDriver({ file: image.file }).load()).rejects.toThrow(
       /store journal .* \(journal [0-9a-f]{16}, after revision 1\) was superseded by snapshot .*store\.json \(revision 1\) but holds revisions after it \(2–3\); refusing to start/,
     );
   });
@@ -148,7 +154,7 @@ describe("crash points of a journal's start", () => {
   /** A closed store (a, b): a snapshot that is the whole store, an empty journal. */
   async function closed() {
     const live = await scratch.make();
-    const store = await openStore(createLowdbDriver({ file: live.file }));
+    const store = await openStore(createSnapshotJournalDriver({ file: live.file }));
     for (const g of ["a", "b"]) await store.mutate(group(g));
     await store.close();
     return live;
@@ -166,7 +172,7 @@ describe("crash points of a journal's start", () => {
     const p = await closed();
     const snap = JSON.parse(await readFile(p.file, "utf8"));
     await writeFile(p.wal, encodeJournalHeader(snap.journal.id, snap.revision));
-    const store = await openStore(createLowdbDriver({ file: p.file }));
+    const store = await openStore(createSnapshotJournalDriver({ file: p.file }));
     expect(Object.keys(store.data.groups)).toEqual(["a", "b"]);
     await store.mutate(group("c"));
     await store.close();
@@ -176,7 +182,7 @@ describe("crash points of a journal's start", () => {
   test("its first entries written, before the snapshot expects it: they load", async () => {
     const live = await closed();
     const { log, entries } = capturedLog();
-    const store = await openStore(createLowdbDriver({ file: live.file, log }));
+    const store = await openStore(createSnapshotJournalDriver({ file: live.file, log }));
     await store.mutate(group("c"));
     // The rewrite that makes the snapshot expect the journal cannot write.
     mkdirSync(live.snapshotTmp);
@@ -199,11 +205,11 @@ describe("crash points of a journal's start", () => {
       top: { groups: { ...legacy.groups, b: { name: "b", createdAt: "t", modRevision: 2 } } },
     });
     await writeFile(p.wal, oldJournal);
-    const store = await openStore(createLowdbDriver({ file: p.file }));
+    const store = await openStore(createSnapshotJournalDriver({ file: p.file }));
     await store.mutate(group("c"));
     const expected = plain(store.data);
     await store.close();
     await writeFile(p.wal, oldJournal);
-    expect(plain(await createLowdbDriver({ file: p.file }).load())).toEqual(expected);
+    expect(plain(await createSnapshotJournalDriver({ file: p.file }).load())).toEqual(expected);
   });
 });

@@ -7,7 +7,7 @@ import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, test } from "vitest";
 import { openStore } from "../store.js";
 import { emptyStore } from "../types.js";
-import { createLowdbDriver } from "./lowdb.js";
+import { createSnapshotJournalDriver } from "./snapshot-journal.js";
 import {
   capturedLog,
   crashImage,
@@ -28,7 +28,7 @@ afterEach(() => scratch.cleanup());
  * saves left running; returns it still open.
  */
 async function storeWithGroups(file: string, names: string[]) {
-  const driver = createLowdbDriver({ file });
+  const driver = createSnapshotJournalDriver({ file });
   const store = await openStore(driver);
   for (const g of names) await store.mutate(group(g));
   await driver.settled();
@@ -50,7 +50,7 @@ async function crashedWithJournal() {
 
 const load = (file: string, opts: { repair?: boolean } = {}) => {
   const { log, entries, text } = capturedLog();
-  const driver = createLowdbDriver({ file, log, ...opts });
+  const driver = createSnapshotJournalDriver({ file, log, ...opts });
   return { driver, entries, text, data: () => driver.load() };
 };
 
@@ -101,7 +101,7 @@ describe("store.json carries its own checksum", () => {
       legacyLine({ rev: 2, set: {}, top: { groups: legacy.groups } }) +
         legacyLine({ rev: 3, set: {}, top: { groups: { ...legacy.groups, b: { name: "b" } } } }),
     );
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     expect(Object.keys(store.data.groups)).toEqual(["a", "b"]);
     await store.mutate(group("c"));
     expect(await readFile(file, "utf8")).toMatch(/^\{"checksum":"sha256:/);
@@ -201,7 +201,7 @@ describe("journal lines: only an incomplete last line is a torn write", () => {
     expect(r.driver.report?.()?.warnings).toEqual([warn?.msg]);
     expect(await readFile(wal, "utf8")).toBe(text.slice(0, start));
     // Saving goes on after the cut.
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     await store.mutate(group("g"));
     await store.close();
     expect(await groupsOf(file)).toEqual(["a", "b", "c", "d", "e", "g"]);
@@ -226,7 +226,7 @@ describe("journal lines: only an incomplete last line is a torn write", () => {
     ).toHaveLength(1);
     // What was kept is durable and whole: a plain start now loads it.
     expect(await groupsOf(file)).toEqual(["a", "b"]);
-    const store = await openStore(createLowdbDriver({ file }));
+    const store = await openStore(createSnapshotJournalDriver({ file }));
     expect(store.data.revision).toBe(6);
     await store.mutate(group("z"));
     expect(store.data.revision).toBe(7);
