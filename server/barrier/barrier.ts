@@ -43,11 +43,6 @@ export interface Barrier {
   zero(): void;
 }
 
-/** Resolves once libsodium is ready. */
-export async function sodiumReady(): Promise<void> {
-  await sodium.ready;
-}
-
 /** 32 random bytes for a new master key. */
 export function newMasterKey(): Uint8Array {
   return new Uint8Array(randomBytes(KEY_BYTES));

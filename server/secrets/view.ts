@@ -73,16 +73,6 @@ export function computeView(data: StoreView, vm: string): ViewEntry[] {
     .map(([env, { secret }]) => ({ env, secret }));
 }
 
-/**
- * The current version record of `secret`. A record whose current version is missing is
- * damage: FAILED_PRECONDITION naming it, as for a ciphertext that does not open.
- */
-export function currentVersion(secret: SecretRecord): SecretVersionRecord {
-  const v = secret.versions.find((x) => x.version === secret.currentVersion);
-  if (!v) throw missingVersion(secret);
-  return v;
-}
-
 /** Plans `view`: throws FAILED_PRECONDITION naming a secret known to be damaged. */
 export function planView(deps: Pick<Deps, "barrier" | "damage">, view: ViewEntry[]): ViewPlan {
   const vars = view.map(({ env, secret }): PlannedVar => {
@@ -144,6 +134,16 @@ export function digestOf(view: ViewEntry[]): string {
 }
 
 // --- internal ---
+
+/**
+ * The current version record of `secret`. A record whose current version is missing is
+ * damage: FAILED_PRECONDITION naming it, as for a ciphertext that does not open.
+ */
+function currentVersion(secret: SecretRecord): SecretVersionRecord {
+  const v = secret.versions.find((x) => x.version === secret.currentVersion);
+  if (!v) throw missingVersion(secret);
+  return v;
+}
 
 function missingVersion(secret: SecretRecord): SecretsError {
   return failedPrecondition(

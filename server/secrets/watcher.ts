@@ -20,7 +20,7 @@ export interface StreamSnapshot extends EnvSnapshotValue {
 }
 
 /** Heartbeats are spread over this many slices of the interval. */
-export const HEARTBEAT_BUCKETS = 16;
+const HEARTBEAT_BUCKETS = 16;
 
 let watcherSeq = 0;
 
