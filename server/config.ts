@@ -32,7 +32,7 @@ export interface ServerOptions {
   shutdownGraceMs?: number | undefined;
   /** WatchEnv heartbeat interval. @default 15000 */
   heartbeatMs?: number | undefined;
-  /** A TCP connection must finish its TLS and HTTP/2 handshake within this. @default 5000 */
+  /** A TCP connection must finish its TLS and HTTP/2 handshake within this. Under load, or for a client that sent part of it, up to 4× this. @default 10000 */
   handshakeTimeoutMs?: number | undefined;
   /** A TCP connection with no call for this long is closed. @default 300000 */
   idleTimeoutMs?: number | undefined;
@@ -127,7 +127,7 @@ export function resolveServerConfig(
     shutdownGraceMs: int(o, "shutdownGraceMs", 10_000),
     heartbeatMs: int(o, "heartbeatMs", 15_000),
     repair: bool(o, "repair"),
-    handshakeTimeoutMs: int(o, "handshakeTimeoutMs", 5_000),
+    handshakeTimeoutMs: int(o, "handshakeTimeoutMs", 10_000),
     idleTimeoutMs: int(o, "idleTimeoutMs", 300_000),
     authFailureLimit: int(o, "authFailureLimit", 20),
     authFailureWindowMs: int(o, "authFailureWindowMs", 60_000),

@@ -260,16 +260,19 @@ describe("connections must complete their handshake, and are closed when idle", 
   const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
   const SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
 
-  test("nothing sent, or half the preface: closed after the handshake timeout", async () => {
+  test("nothing sent: closed after the handshake timeout; half the preface: after 4 of them", async () => {
     const [silent, half] = await Promise.all([
       closedAfter(Buffer.alloc(0)),
       closedAfter(PREFACE.subarray(0, 12)),
     ]);
-    for (const ms of [silent, half]) {
-      expect(ms).toBeGreaterThanOrEqual(HANDSHAKE_MS - 50);
-      expect(ms).toBeLessThan(HANDSHAKE_MS + 1000);
-    }
-  });
+    expect(silent).toBeGreaterThanOrEqual(HANDSHAKE_MS - 50);
+    expect(silent).toBeLessThan(HANDSHAKE_MS + 1000);
+    // A client that sent something may be waiting on a busy server (thousands of shims
+    // reconnecting at once): it is kept past the first bound, and closed by 4 at the latest
+    // (here the idle bound, 2.5 s, comes first).
+    expect(half).toBeGreaterThanOrEqual(2 * HANDSHAKE_MS - 50);
+    expect(half).toBeLessThan(4 * HANDSHAKE_MS + 1000);
+  }, 15_000);
 
   test("a complete handshake and no call: kept past the handshake bound, closed when idle", async () => {
     const ms = await closedAfter(Buffer.concat([PREFACE, SETTINGS]));

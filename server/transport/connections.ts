@@ -4,7 +4,8 @@
  *
  * - Handshake timeout: a TCP connection must complete its handshake (TLS when configured,
  *   then the HTTP/2 preface and the client's SETTINGS frame, Node's 'remoteSettings') within
- *   `handshakeTimeoutMs`, or its socket is destroyed. grpc-js has no such bound: a socket
+ *   `handshakeTimeoutMs`, or its socket is destroyed; one that sent some bytes (a busy
+ *   server, a slow client, half a preface) within HANDSHAKE_GRACE bounds. grpc-js has no such bound: a socket
  *   that sends nothing, or half a preface, is otherwise kept until the idle timeout (its
  *   `grpc.max_connection_idle_ms`, set by server.ts), and under TLS until Node's 120 s TLS
  *   handshake timeout.
@@ -43,18 +44,35 @@ export function guardConnections(h2: NetServer, opts: ConnectionGuardOptions): C
   // The raw TCP socket, before any TLS: the bound covers the TLS handshake too.
   h2.on("connection", (socket: Socket) => {
     const key = keyOf(socket);
-    const timer = setTimeout(() => {
-      pending.delete(key);
-      stats.handshakeTimeouts++;
-      // Debug only: a flood of idle sockets must not become a flood of log lines.
-      opts.log.debug("connection closed: no HTTP/2 handshake", {
-        peer: key,
-        ms: opts.handshakeTimeoutMs,
+    const hardDeadline = performance.now() + HANDSHAKE_GRACE * opts.handshakeTimeoutMs;
+    const expire = () => {
+      // Decide after the next poll phase: under load (thousands of shims reconnecting at
+      // once after a restart) a client's preface and SETTINGS can sit unread while the loop
+      // serves other calls, and that delay is ours, not the client's.
+      setImmediate(() => {
+        if (!pending.has(key) || socket.destroyed) return;
+        if (socket.bytesRead > 0 && performance.now() < hardDeadline) {
+          // It sent something: a busy server, or a slow client; a few more bounds at most.
+          pending.set(key, arm());
+          return;
+        }
+        pending.delete(key);
+        stats.handshakeTimeouts++;
+        // Debug only: a flood of idle sockets must not become a flood of log lines.
+        opts.log.debug("connection closed: no HTTP/2 handshake", {
+          peer: key,
+          ms: opts.handshakeTimeoutMs,
+          bytes: socket.bytesRead,
+        });
+        socket.destroy();
       });
-      socket.destroy();
-    }, opts.handshakeTimeoutMs);
-    timer.unref();
-    pending.set(key, timer);
+    };
+    const arm = () => {
+      const timer = setTimeout(expire, opts.handshakeTimeoutMs);
+      timer.unref();
+      return timer;
+    };
+    pending.set(key, arm());
     socket.once("close", () => done(key));
   });
   // A session exists once TLS (if any) is done; its peer's first SETTINGS frame ends the
@@ -80,6 +98,12 @@ export function guardConnections(h2: NetServer, opts: ConnectionGuardOptions): C
 }
 
 // --- internal ---
+
+/**
+ * A connection that sent bytes but has not finished its handshake gets at most this many
+ * bounds in all; one that sent nothing is closed after the first.
+ */
+const HANDSHAKE_GRACE = 4;
 
 function keyOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }) {
   return `${socket.remoteAddress}:${socket.remotePort}`;
