@@ -9,14 +9,7 @@
  */
 import { create, fromBinary } from "@bufbuild/protobuf";
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
-import {
-  credentials,
-  Metadata,
-  makeGenericClientConstructor,
-  Server,
-  ServerCredentials,
-  status,
-} from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Encoded } from "../../proto/adapter.js";
 import { encodeMessage } from "../../proto/adapter.js";
@@ -25,6 +18,7 @@ import { EnvService, WatchEnvResponseSchema } from "../../proto/gen/vmauth/v1/en
 import { createLogger } from "../logger.js";
 import { bindService } from "./adapter.js";
 import { directWrites } from "./direct-write.js";
+import { serveForTest } from "./serve-for-test.js";
 
 const LIMIT = 1024;
 
@@ -44,8 +38,8 @@ function sized(size: number): Encoded {
 }
 
 const finished: string[] = [];
-let server: Server;
-let client: InstanceType<ReturnType<typeof makeGenericClientConstructor>>;
+let served: Awaited<ReturnType<typeof serveForTest>>;
+let client: Awaited<ReturnType<typeof serveForTest>>["client"];
 
 beforeAll(async () => {
   const { definition, handlers } = bindService(
@@ -88,21 +82,13 @@ beforeAll(async () => {
       log: createLogger({ level: "silent" }),
     },
   );
-  server = new Server({ "grpc.max_send_message_length": LIMIT });
-  server.addService(definition, handlers);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  const Client = makeGenericClientConstructor(definition, "EnvService");
-  client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  served = await serveForTest(definition, handlers, "EnvService", {
+    "grpc.max_send_message_length": LIMIT,
+  });
+  client = served.client;
 });
 
-afterAll(() => {
-  client.close();
-  server.forceShutdown();
-});
+afterAll(() => served.close());
 
 /** Runs one watch to its end: the kinds of message received, its error, its result. */
 function watch(scenario: string) {

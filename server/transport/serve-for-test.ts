@@ -2,7 +2,7 @@
  * For the adapter's own tests: serves one bound service on 127.0.0.1 over real grpc-js and
  * returns a generic client of it (untyped: the tests call methods by name).
  */
-import type { ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { ServerOptions, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import {
   credentials,
   makeGenericClientConstructor,
@@ -10,12 +10,14 @@ import {
   ServerCredentials,
 } from "@grpc/grpc-js";
 
+/** Serves `definition` with `handlers` (and grpc-js server `options`) on a random port. */
 export async function serveForTest(
   definition: ServiceDefinition,
   handlers: UntypedServiceImplementation,
   serviceName: string,
+  options: ServerOptions = {},
 ) {
-  const server = new Server();
+  const server = new Server(options);
   server.addService(definition, handlers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) =>
