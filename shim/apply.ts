@@ -12,11 +12,12 @@
  */
 
 import { renderEnvironmentD, renderEnvironmentFile } from "../client/env-render.js";
+import { readIfExists } from "../common/fs.js";
 import type { Logger } from "../common/logger.js";
 import type { ShimConfig } from "./config.js";
 import { parseEnvironmentFile } from "./envfile.js";
 import { diffNames, type Exec } from "./exec.js";
-import { readIfExists, writeFileAtomic } from "./sink.js";
+import { writeFileAtomic } from "./sink.js";
 import type { AckRequest, EnvSnapshot } from "./source.js";
 import { type ShimState, saveState, type VarSource, versionKeys } from "./state.js";
 

@@ -10,7 +10,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readIfExists, writeFileAtomic } from "./sink.js";
+import { readIfExists } from "../common/fs.js";
+import { writeFileAtomic } from "./sink.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shim-sink-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

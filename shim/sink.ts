@@ -6,8 +6,9 @@
  * and keeps its mtime and inode.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { chmod, mkdir, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { readIfExists } from "../common/fs.js";
 
 /** Modes of the file written and of the directories created for it. */
 export interface WriteOptions {
@@ -63,16 +64,6 @@ export async function writeFileAtomic(
   }
   await fsyncDir(dir);
   return { changed: true, previous };
-}
-
-/** The file's bytes, or undefined when it does not exist. */
-export async function readIfExists(file: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
 }
 
 // --- internal ---

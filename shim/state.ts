@@ -5,8 +5,10 @@
  * restart of the shim, never a value. The status file (on /run) is what `vm-auth-shim status`
  * shows about the running shim.
  */
+
+import { readIfExists } from "../common/fs.js";
 import type { Logger } from "../common/logger.js";
-import { readIfExists, writeFileAtomic } from "./sink.js";
+import { writeFileAtomic } from "./sink.js";
 
 /** Where one env var came from (never its value). */
 export interface VarSource {

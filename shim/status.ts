@@ -4,8 +4,8 @@
  * file alone.
  */
 
+import { readIfExists } from "../common/fs.js";
 import { silentLogger } from "../common/logger.js";
-import { readIfExists } from "./sink.js";
 import { type ConnectionState, loadState, readStatus, type ShimStatus } from "./state.js";
 
 /** What `vm-auth-shim status` shows (or prints as JSON with --json). */

@@ -3,7 +3,7 @@
  * temp file beside it, fsynced, renamed over the old one, and the directory fsynced, so a crash
  * leaves either the old file or the new one, plus at worst the temp file (removed at start).
  */
-import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 /** The temp file that `writeDurably(file)` writes first: `.<name>.tmp` beside `file`. */
@@ -50,15 +50,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** The file's bytes, or undefined when it does not exist. */
-export async function readIfExists(file: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-}
+/** The file's bytes, or undefined when it does not exist (common/fs.ts). */
+export { readIfExists } from "../../../common/fs.js";
 
 /** True when `file` exists. */
 export async function exists(file: string): Promise<boolean> {
