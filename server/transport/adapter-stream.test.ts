@@ -16,7 +16,7 @@ import { SecretsError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { bindService } from "./adapter.js";
 import { directWrites } from "./direct-write.js";
-import { serveForTest } from "./serve-for-test.js";
+import { envServiceStub, serveForTest } from "./serve-for-test.js";
 
 // 64 KiB values: a few frames fill HTTP/2's flow-control window, so writes wait for drain.
 const BIG = 64 * 1024;
@@ -45,35 +45,27 @@ let client: Awaited<ReturnType<typeof serveForTest>>["client"];
 beforeAll(async () => {
   const { definition, handlers } = bindService(
     EnvService,
-    {
-      async getEnv() {
-        return {};
-      },
-      async ackEnv() {
-        return {};
-      },
-      async watchEnv(req, _ctx, stream) {
-        // The first message goes through grpc-js (it sends the response headers).
-        await stream.send(heartbeat(0));
-        if (req.clientVersion === "encoded") {
-          for (let rev = 1; rev <= 100; rev++) await stream.send(snapshot(rev));
-        } else if (req.clientVersion === "mixed") {
-          // Messages ending in 0 and 1 grpc-js writes itself, two in a row: it still holds the
-          // second (buffered behind the first) when the next pre-encoded frame comes, and that
-          // frame must wait behind it.
-          const writes: (Promise<void> | undefined)[] = [];
-          for (let rev = 1; rev <= 200; rev++) {
-            const own = rev % 10 === 0 || rev % 10 === 1;
-            writes.push(own ? stream.trySend(heartbeat(rev)) : stream.trySend(snapshot(rev)));
-            if (rev % 7 === 0) await Promise.all(writes.splice(0));
-          }
-          await Promise.all(writes);
-        } else if (req.clientVersion === "fail") {
-          for (let rev = 1; rev <= 3; rev++) await stream.send(snapshot(rev));
-          throw new SecretsError("failed_precondition", "vm: stream ended on purpose");
+    envServiceStub(async (req, _ctx, stream) => {
+      // The first message goes through grpc-js (it sends the response headers).
+      await stream.send(heartbeat(0));
+      if (req.clientVersion === "encoded") {
+        for (let rev = 1; rev <= 100; rev++) await stream.send(snapshot(rev));
+      } else if (req.clientVersion === "mixed") {
+        // Messages ending in 0 and 1 grpc-js writes itself, two in a row: it still holds the
+        // second (buffered behind the first) when the next pre-encoded frame comes, and that
+        // frame must wait behind it.
+        const writes: (Promise<void> | undefined)[] = [];
+        for (let rev = 1; rev <= 200; rev++) {
+          const own = rev % 10 === 0 || rev % 10 === 1;
+          writes.push(own ? stream.trySend(heartbeat(rev)) : stream.trySend(snapshot(rev)));
+          if (rev % 7 === 0) await Promise.all(writes.splice(0));
         }
-      },
-    },
+        await Promise.all(writes);
+      } else if (req.clientVersion === "fail") {
+        for (let rev = 1; rev <= 3; rev++) await stream.send(snapshot(rev));
+        throw new SecretsError("failed_precondition", "vm: stream ended on purpose");
+      }
+    }),
     {
       authenticate: () => ({ kind: "local" }),
       shutdown: new AbortController().signal,

@@ -18,7 +18,7 @@ import { EnvService, WatchEnvResponseSchema } from "../../proto/gen/vmauth/v1/en
 import { createLogger } from "../logger.js";
 import { bindService } from "./adapter.js";
 import { directWrites } from "./direct-write.js";
-import { serveForTest } from "./serve-for-test.js";
+import { envServiceStub, serveForTest } from "./serve-for-test.js";
 
 const LIMIT = 1024;
 
@@ -44,37 +44,29 @@ let client: Awaited<ReturnType<typeof serveForTest>>["client"];
 beforeAll(async () => {
   const { definition, handlers } = bindService(
     EnvService,
-    {
-      async getEnv() {
-        return {};
-      },
-      async ackEnv() {
-        return {};
-      },
-      async watchEnv(req, ctx, stream) {
-        // The first message goes through grpc-js (it sends the response headers), so the
-        // next pre-encoded one may take the direct path.
-        await stream.send({ event: { case: "heartbeat", value: { revision: 0n } } });
-        if (req.clientVersion === "fits") {
-          await stream.send(sized(LIMIT));
-          return;
-        }
-        const over = sized(LIMIT + 1);
-        // The same message, pre-encoded (direct path) or as a message grpc-js serialises.
-        const msg =
-          req.clientVersion === "direct" ? over : fromBinary(WatchEnvResponseSchema, over.bytes);
-        await stream.send(msg);
-        // grpc-js has answered and ended the call: the handler hears it as an abort, and its
-        // next send fails with it. (Bounded, so a frame that went out fails the test, not
-        // hangs it.)
-        await new Promise((r) => {
-          if (ctx.signal.aborted) r(undefined);
-          ctx.signal.addEventListener("abort", r, { once: true });
-          setTimeout(r, 2000).unref();
-        });
-        await stream.send(over);
-      },
-    },
+    envServiceStub(async (req, ctx, stream) => {
+      // The first message goes through grpc-js (it sends the response headers), so the
+      // next pre-encoded one may take the direct path.
+      await stream.send({ event: { case: "heartbeat", value: { revision: 0n } } });
+      if (req.clientVersion === "fits") {
+        await stream.send(sized(LIMIT));
+        return;
+      }
+      const over = sized(LIMIT + 1);
+      // The same message, pre-encoded (direct path) or as a message grpc-js serialises.
+      const msg =
+        req.clientVersion === "direct" ? over : fromBinary(WatchEnvResponseSchema, over.bytes);
+      await stream.send(msg);
+      // grpc-js has answered and ended the call: the handler hears it as an abort, and its
+      // next send fails with it. (Bounded, so a frame that went out fails the test, not
+      // hangs it.)
+      await new Promise((r) => {
+        if (ctx.signal.aborted) r(undefined);
+        ctx.signal.addEventListener("abort", r, { once: true });
+        setTimeout(r, 2000).unref();
+      });
+      await stream.send(over);
+    }),
     {
       authenticate: () => ({ kind: "local" }),
       onFinish: ({ result }) => finished.push(result),

@@ -9,6 +9,8 @@ import {
   Server,
   ServerCredentials,
 } from "@grpc/grpc-js";
+import type { EnvService } from "../../proto/gen/vmauth/v1/env_pb.js";
+import type { ServiceImpl } from "./adapter.js";
 
 /** Serves `definition` with `handlers` (and grpc-js server `options`) on a random port. */
 export async function serveForTest(
@@ -32,5 +34,20 @@ export async function serveForTest(
       client.close();
       server.forceShutdown();
     },
+  };
+}
+
+/** An EnvService for the adapter's tests: its unary calls answer empty, around `watchEnv`. */
+export function envServiceStub(
+  watchEnv: ServiceImpl<typeof EnvService>["watchEnv"],
+): ServiceImpl<typeof EnvService> {
+  return {
+    async getEnv() {
+      return {};
+    },
+    async ackEnv() {
+      return {};
+    },
+    watchEnv,
   };
 }

@@ -292,30 +292,24 @@ export function createTransport(deps: TransportDeps): Transport {
           detail: r.reason,
         });
         return;
-      case "summary": {
-        const detail = `${r.count} more refused authentications from ${r.peer} in ${seconds} s (${r.throttled} throttled)`;
-        const { peer, count, throttled } = r;
-        deps.log.warn("authentication refused repeatedly", { peer, count, throttled, seconds });
-        auditRefusal({
-          requestId: "-",
-          actor: "anonymous",
-          action: "auth.failures",
-          result: "unauthenticated",
-          peer: r.peer,
-          detail,
-        });
-        return;
-      }
+      case "summary":
       case "others": {
-        const detail = `${r.count} refused authentications from ${r.peers} more peers in ${seconds} s (${r.throttled} throttled)`;
-        const { peers, count, throttled } = r;
-        deps.log.warn("authentication refused repeatedly", { peers, count, throttled, seconds });
+        // One line per window: the named peer's failures, or the rest's, counted.
+        const from = r.kind === "summary" ? r.peer : `${r.peers} more peers`;
+        const { count, throttled } = r;
+        deps.log.warn("authentication refused repeatedly", {
+          ...(r.kind === "summary" ? { peer: r.peer } : { peers: r.peers }),
+          count,
+          throttled,
+          seconds,
+        });
         auditRefusal({
           requestId: "-",
           actor: "anonymous",
           action: "auth.failures",
           result: "unauthenticated",
-          detail,
+          ...(r.kind === "summary" ? { peer: r.peer } : {}),
+          detail: `${count}${r.kind === "summary" ? " more" : ""} refused authentications from ${from} in ${seconds} s (${throttled} throttled)`,
         });
         return;
       }
