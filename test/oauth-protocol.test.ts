@@ -201,7 +201,9 @@ describe("device flow", () => {
       },
     });
     await approving;
-    expect(outcomes).toEqual(["authorization_pending"]);
+    // One pending poll, or more if approving took longer than an interval on a busy machine.
+    expect(outcomes.length).toBeGreaterThan(0);
+    expect(new Set(outcomes)).toEqual(new Set(["authorization_pending"]));
     expect(tokens.refreshToken).toBeDefined();
     expect(await op.introspect(tokens.accessToken)).toEqual({ active: true });
   });
@@ -211,23 +213,26 @@ describe("device flow", () => {
     const d = await startDeviceAuthorization(endpoints, client, SCOPES);
     const events: { outcome: string; nextPollMs: number }[] = [];
     let approving: Promise<void> | undefined;
-    // Polling every 800 ms against a 1 s interval: the second poll is too fast.
+    // Polling every 600 ms against a 1 s interval: the second poll is too fast; after one
+    // slow_down the interval is 1000 ms and the front door is satisfied.
     const tokens = await pollDeviceToken(endpoints, client, d.deviceCode, {
-      intervalMs: 800,
+      intervalMs: 600,
       expiresAt: d.expiresAt,
-      slowDownStepMs: 200,
+      slowDownStepMs: 400,
       onPoll: ({ outcome, nextPollMs }) => {
         events.push({ outcome, nextPollMs });
         if (outcome === "slow_down") approving ??= approveDevice(op.issuer, d.userCode);
       },
     });
     await approving;
-    expect(events).toEqual([
-      { outcome: "authorization_pending", nextPollMs: 800 },
+    expect(events.slice(0, 2)).toEqual([
+      { outcome: "authorization_pending", nextPollMs: 600 },
       { outcome: "slow_down", nextPollMs: 1000 },
     ]);
+    // The longer interval stays: any later poll (a slow approval) waits 1000 ms too.
+    expect(events.slice(2).every((e) => e.nextPollMs === 1000)).toBe(true);
     expect(tokens.accessToken).toBeTruthy();
-    expect(op.frontDoor.tokenRequests).toBe(3);
+    expect(op.frontDoor.tokenRequests).toBe(events.length + 1);
   });
 
   it("access_denied when the user aborts", async () => {
@@ -250,11 +255,15 @@ describe("device flow", () => {
   it("expired_token from our own deadline, without polling past it", async () => {
     const { op, endpoints, client } = await setUp();
     const d = await startDeviceAuthorization(endpoints, client, SCOPES);
-    const opts = { ...fast(Date.now() + 500), intervalMs: 200 };
+    const deadline = Date.now() + 500;
+    const opts = { ...fast(deadline), intervalMs: 200 };
     const err = await failure(pollDeviceToken(endpoints, client, d.deviceCode, opts));
     expect(err.kind).toBe("expired_token");
     expect(err.oauthError).toBeUndefined();
-    expect(op.frontDoor.tokenRequests).toBe(2);
+    expect(Date.now()).toBeGreaterThanOrEqual(deadline);
+    // At most 500 / 200 polls: the last wait is cut short at the deadline, with no poll after.
+    expect(op.frontDoor.tokenRequests).toBeGreaterThan(0);
+    expect(op.frontDoor.tokenRequests).toBeLessThanOrEqual(2);
   });
 
   it("stops when aborted", async () => {
