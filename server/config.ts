@@ -40,6 +40,18 @@ export interface ServerOptions {
   authFailureLimit?: number | undefined;
   /** How long a throttled peer's allowance takes to refill, and the audit summary interval. @default 60000 */
   authFailureWindowMs?: number | undefined;
+  /** OAuth: refresh at this fraction of an access token's lifetime (0.5–0.95). @default 0.8 */
+  oauthRefreshFraction?: number | string | undefined;
+  /** OAuth: cap of the backoff between failed refreshes. @default 300000 */
+  oauthMaxBackoffMs?: number | undefined;
+  /** OAuth: per-request limit on calls to a provider. @default 15000 */
+  oauthHttpTimeoutMs?: number | undefined;
+  /** OAuth: what an RFC 8628 `slow_down` adds to the device-poll interval. @default 5000 */
+  oauthSlowDownStepMs?: number | undefined;
+  /** OAuth: how long a login waits for the user. @default 600000 */
+  oauthLoginTimeoutMs?: number | undefined;
+  /** OAuth: a VM may ask for a refresh at most this often. @default 10000 */
+  oauthVmRefreshIntervalMs?: number | undefined;
   config?: string | undefined;
 }
 
@@ -57,7 +69,42 @@ export interface ServerConfig {
   readonly idleTimeoutMs: number;
   readonly authFailureLimit: number;
   readonly authFailureWindowMs: number;
+  readonly oauth: OAuthConfig;
 }
+
+/** Tuning of the broker; every field has a default (config.ts resolves them). */
+export interface OAuthConfig {
+  /** Per-request limit on calls to a provider. @default 15000 */
+  readonly httpTimeoutMs: number;
+  /** Refresh at this fraction of a token's lifetime. @default 0.8 */
+  readonly refreshFraction: number;
+  /** Refresh even a long-lived or expiry-less token at least this often. @default 86400000 */
+  readonly idleRefreshMs: number;
+  /** Backoff cap after failed refreshes (network, 5xx). @default 300000 */
+  readonly maxBackoffMs: number;
+  /** What RFC 8628 `slow_down` adds to the polling interval. @default 5000 */
+  readonly slowDownStepMs: number;
+  /** How long a login waits for the user. @default 600000 */
+  readonly loginTimeoutMs: number;
+  /** A VM may ask for a refresh at most this often. @default 10000 */
+  readonly vmRefreshIntervalMs: number;
+  /**
+   * Allow plain-http provider URLs that are not loopback (never in production: tokens and
+   * client secrets would cross the network in clear). @default false
+   */
+  readonly allowInsecureProviders: boolean;
+}
+
+export const OAUTH_DEFAULTS: OAuthConfig = {
+  httpTimeoutMs: 15_000,
+  refreshFraction: 0.8,
+  idleRefreshMs: 24 * 60 * 60 * 1000,
+  maxBackoffMs: 5 * 60 * 1000,
+  slowDownStepMs: 5000,
+  loginTimeoutMs: 10 * 60 * 1000,
+  vmRefreshIntervalMs: 10_000,
+  allowInsecureProviders: false,
+};
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -78,6 +125,12 @@ const ENV: Record<string, keyof ServerOptions> = {
   SECRETSD_IDLE_TIMEOUT_MS: "idleTimeoutMs",
   SECRETSD_AUTH_FAILURE_LIMIT: "authFailureLimit",
   SECRETSD_AUTH_FAILURE_WINDOW_MS: "authFailureWindowMs",
+  SECRETSD_OAUTH_REFRESH_FRACTION: "oauthRefreshFraction",
+  SECRETSD_OAUTH_MAX_BACKOFF_MS: "oauthMaxBackoffMs",
+  SECRETSD_OAUTH_HTTP_TIMEOUT_MS: "oauthHttpTimeoutMs",
+  SECRETSD_OAUTH_SLOW_DOWN_STEP_MS: "oauthSlowDownStepMs",
+  SECRETSD_OAUTH_LOGIN_TIMEOUT_MS: "oauthLoginTimeoutMs",
+  SECRETSD_OAUTH_VM_REFRESH_INTERVAL_MS: "oauthVmRefreshIntervalMs",
   SECRETSD_CONFIG: "config",
 };
 const FILE_KEYS = new Set<string>(Object.values(ENV).filter((k) => k !== "config"));
@@ -131,6 +184,15 @@ export function resolveServerConfig(
     idleTimeoutMs: int(o, "idleTimeoutMs", 300_000),
     authFailureLimit: int(o, "authFailureLimit", 20),
     authFailureWindowMs: int(o, "authFailureWindowMs", 60_000),
+    oauth: Object.freeze({
+      ...OAUTH_DEFAULTS,
+      refreshFraction: fraction(o, "oauthRefreshFraction", OAUTH_DEFAULTS.refreshFraction),
+      maxBackoffMs: int(o, "oauthMaxBackoffMs", OAUTH_DEFAULTS.maxBackoffMs),
+      httpTimeoutMs: int(o, "oauthHttpTimeoutMs", OAUTH_DEFAULTS.httpTimeoutMs),
+      slowDownStepMs: int(o, "oauthSlowDownStepMs", OAUTH_DEFAULTS.slowDownStepMs),
+      loginTimeoutMs: int(o, "oauthLoginTimeoutMs", OAUTH_DEFAULTS.loginTimeoutMs),
+      vmRefreshIntervalMs: int(o, "oauthVmRefreshIntervalMs", OAUTH_DEFAULTS.vmRefreshIntervalMs),
+    }),
   });
 }
 
@@ -177,6 +239,14 @@ function int(o: Record<string, unknown>, k: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = typeof v === "number" ? v : Number(v);
   if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${k}: must be a positive integer`);
+  return n;
+}
+
+function fraction(o: Record<string, unknown>, k: string, dflt: number): number {
+  const v = o[k];
+  if (v === undefined) return dflt;
+  const n = typeof v === "number" ? v : Number(v);
+  if (!(n >= 0.5 && n <= 0.95)) throw new ConfigError(`${k}: must be between 0.5 and 0.95`);
   return n;
 }
 

@@ -17,6 +17,7 @@ import { createAccessUseCases } from "./secrets/access.js";
 import type { DamageRegistry } from "./secrets/damage.js";
 import { createDamageRegistry, dropDamaged } from "./secrets/damage.js";
 import { createEnvUseCases } from "./secrets/env.js";
+import { createOAuthUseCases } from "./secrets/oauth/oauth.js";
 import { createSecretUseCases } from "./secrets/secrets.js";
 import { createSystemUseCases } from "./secrets/system.js";
 import { createWatchHub } from "./secrets/watch.js";
@@ -87,10 +88,14 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         cleanups.push(() => audit.close());
         const deps = { store, barrier, audit, log, damage };
         const hub = createWatchHub({ ...deps, heartbeatMs: config.heartbeatMs });
+        // Closed before the store (cleanups run in reverse): refreshes in flight settle first.
+        const oauth = createOAuthUseCases({ ...deps, oauth: config.oauth });
+        cleanups.push(() => oauth.close());
         const transport = createTransport({
           secrets: createSecretUseCases(deps),
           access: createAccessUseCases(deps),
           env: createEnvUseCases(deps),
+          oauth,
           system: createSystemUseCases({
             ...deps,
             dataDir: config.dataDir,
@@ -105,6 +110,8 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         });
         const addresses = await transport.listen(config);
         transport.setServing(true);
+        // Anything due or expired while secretsd was down is refreshed now.
+        oauth.start();
         state = "serving";
         stopImpl = async () => {
           transport.setServing(false);

@@ -59,3 +59,15 @@ export function permissionDenied(message: string, field?: string): SecretsError 
 export function unauthenticated(message: string): SecretsError {
   return new SecretsError("unauthenticated", message);
 }
+
+export function aborted(message: string): SecretsError {
+  return new SecretsError("aborted", message);
+}
+
+export function unavailable(message: string, field?: string): SecretsError {
+  return new SecretsError("unavailable", message, field === undefined ? {} : { field });
+}
+
+export function resourceExhausted(message: string, field?: string): SecretsError {
+  return new SecretsError("resource_exhausted", message, field === undefined ? {} : { field });
+}

@@ -14,6 +14,7 @@ import { methodPath } from "../proto/adapter.js";
 import { Health, HealthCheckRequestSchema } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { AccessService } from "../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../proto/gen/vmauth/v1/env_pb.js";
+import { OAuthService } from "../proto/gen/vmauth/v1/oauth_pb.js";
 import { SecretService } from "../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../proto/gen/vmauth/v1/system_pb.js";
 import type { AnyAnswer } from "./helpers/any-call.js";
@@ -23,7 +24,22 @@ import { startDaemon } from "./helpers/daemon.js";
 import { rawCall } from "./helpers/raw-h2.js";
 import { secretValue } from "./helpers/values.js";
 
-const SERVICES: DescService[] = [SecretService, EnvService, AccessService, SystemService];
+const SERVICES: DescService[] = [
+  SecretService,
+  EnvService,
+  AccessService,
+  SystemService,
+  OAuthService,
+];
+/**
+ * OAuth calls a VM token may make: they act only on credentials in the caller's own view
+ * (test/oauth-broker.test.ts checks that a VM cannot reach another VM's credential or login).
+ */
+const VM_OAUTH = new Set<DescMethod>([
+  OAuthService.method.startOAuthLogin,
+  OAuthService.method.waitOAuthLogin,
+  OAuthService.method.refreshOAuth,
+]);
 const OWN = "iso-own";
 const OTHER = "iso-other";
 
@@ -168,8 +184,11 @@ function expected(cell: Cell, method: DescMethod): Expect {
     case "unix socket":
       return "allowed";
     case "VM token, own VM":
-      return method.parent.typeName === EnvService.typeName ? "allowed" : "permission_denied";
+      return method.parent.typeName === EnvService.typeName || VM_OAUTH.has(method)
+        ? "allowed"
+        : "permission_denied";
     case "VM token, other VM":
+      if (VM_OAUTH.has(method)) return "allowed";
       if (method.parent.typeName !== EnvService.typeName) return "permission_denied";
       // A method without a `vm` field can only be about the caller's own VM.
       return vmField(method) ? "permission_denied" : "allowed";

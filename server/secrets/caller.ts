@@ -3,7 +3,9 @@ export type Caller =
   | { readonly kind: "local" }
   | { readonly kind: "admin"; readonly name: string }
   | { readonly kind: "vm"; readonly vm: string; readonly tokenId: string }
-  | { readonly kind: "anonymous" };
+  | { readonly kind: "anonymous" }
+  /** secretsd acting on its own (the OAuth refresh scheduler); never from a connection. */
+  | { readonly kind: "system"; readonly name: string };
 
 /** The actor string written to the audit log and shown by status: never a token. */
 export function actorOf(caller: Caller): string {
@@ -16,5 +18,7 @@ export function actorOf(caller: Caller): string {
       return `vm:${caller.vm}`;
     case "anonymous":
       return "anonymous";
+    case "system":
+      return `system:${caller.name}`;
   }
 }

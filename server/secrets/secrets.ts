@@ -2,16 +2,23 @@
  * Secret use cases: create, update, read, list, delete, rotate, versions, rollback. Each one
  * validates fully before it changes anything, commits durably, and audits its result.
  */
-import { alreadyExists, invalidArgument, notFound } from "../errors.js";
-import type { StoreView } from "../store/store.js";
-import type { SecretRecord, SecretVersionRecord } from "../store/types.js";
-import { actorOf } from "./caller.js";
+import { alreadyExists, failedPrecondition, invalidArgument } from "../errors.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
 import { checkEnvPolicy } from "./env-policy.js";
+import type { OAuthHostOnly } from "./oauth/host-only.js";
+import { openHostOnly } from "./oauth/host-only.js";
 import { defaultEnvName, PROVIDER_ENV } from "./presets.js";
+import {
+  checkEnvFree,
+  checkScopeExists,
+  findVersion,
+  getSecret,
+  nextVersion,
+  pruneVersions,
+  sealVersion,
+} from "./records.js";
 import { audited } from "./shared.js";
-import type { Scope } from "./validate.js";
 import {
   checkDescription,
   checkEnvName,
@@ -42,9 +49,6 @@ export interface UpdateSecretInput {
   allowSensitiveEnv?: boolean | undefined;
 }
 
-/** Keep at most this many versions of a secret; the oldest non-current ones go first. */
-const MAX_VERSIONS = 100;
-
 export function createSecretUseCases(deps: Deps) {
   const { store, barrier } = deps;
 
@@ -66,7 +70,7 @@ export function createSecretUseCases(deps: Deps) {
         const record = await store.mutate((data, tx) => {
           if (data.secrets[name]) throw alreadyExists("name", `secret '${name}' already exists`);
           checkScopeExists(data, scope);
-          checkEnvFree(data, env, formatScope(scope), name);
+          checkEnvFree(data, [{ field: "env", env }], formatScope(scope), name);
           const now = new Date().toISOString();
           return tx.put("secrets", {
             name,
@@ -78,7 +82,7 @@ export function createSecretUseCases(deps: Deps) {
             labels,
             ...(allowSensitiveEnv ? { allowSensitiveEnv } : {}),
             currentVersion: 1,
-            versions: [newVersion(name, 1, value, actor, now)],
+            versions: [sealVersion(barrier, name, 1, value, actor, now)],
             createdAt: now,
             updatedAt: now,
           });
@@ -101,7 +105,9 @@ export function createSecretUseCases(deps: Deps) {
           const rec = getSecret(data, name);
           const nextScope = scope ? formatScope(scope) : rec.scope;
           if (scope) checkScopeExists(data, scope);
-          checkEnvFree(data, env ?? rec.env, nextScope, name);
+          const envs = [{ field: env === undefined ? "scope" : "env", env: env ?? rec.env }];
+          if (rec.oauth?.expiresEnv) envs.push({ field: "scope", env: rec.oauth.expiresEnv });
+          checkEnvFree(data, envs, nextScope, name);
           const allow = input.allowSensitiveEnv ?? rec.allowSensitiveEnv === true;
           checkEnvPolicy(env === undefined ? "allow_sensitive_env" : "env", env ?? rec.env, allow);
           const { allowSensitiveEnv: _old, ...base } = rec;
@@ -119,11 +125,25 @@ export function createSecretUseCases(deps: Deps) {
       });
     },
 
-    async getValue(actor: Actor, nameIn: string, versionIn: number) {
+    /**
+     * The value of one version; with `hostOnly`, also an oauth credential's refresh token and
+     * client secret (host callers only: VM tokens never reach SecretService), audited as such.
+     */
+    async getValue(actor: Actor, nameIn: string, versionIn: number, hostOnly = false) {
       return audited(deps, actor, "read", "secret.read", { secret: nameIn }, async (note) => {
         const name = checkSecretName("name", nameIn);
         const rec = getSecret(store.data, name);
+        if (hostOnly && !rec.oauth) {
+          throw invalidArgument("include_host_only", `secret '${name}' is not an oauth credential`);
+        }
         const version = versionIn || rec.currentVersion;
+        let host: OAuthHostOnly | undefined;
+        if (hostOnly && rec.oauth) {
+          host = openHostOnly(deps, rec);
+          note({ detail: `host-only: ${Object.keys(host).join(",") || "none held"}` });
+          // The credential's tokens may be read before any access token exists.
+          if (version === 0) return { record: rec, version, value: "", host };
+        }
         const v = findVersion(rec, version);
         note({ version });
         if (deps.damage.has(name, v)) throw deps.damage.error(name, version);
@@ -133,7 +153,7 @@ export function createSecretUseCases(deps: Deps) {
         } catch {
           throw deps.damage.found(name, v);
         }
-        return { record: rec, version, value };
+        return { record: rec, version, value, host };
       });
     },
 
@@ -162,9 +182,13 @@ export function createSecretUseCases(deps: Deps) {
         const value = checkValue("value", valueIn);
         const record = await store.mutate((data, tx) => {
           const rec = getSecret(data, name);
-          const version = Math.max(...rec.versions.map((v) => v.version)) + 1;
+          if (rec.oauth) throw notRotatable(name, "rotated");
+          const version = nextVersion(rec);
           const now = new Date().toISOString();
-          const versions = [...rec.versions, newVersion(name, version, value, actor, now)];
+          const versions = [
+            ...rec.versions,
+            sealVersion(barrier, name, version, value, actor, now),
+          ];
           return tx.put("secrets", {
             ...rec,
             versions: pruneVersions(versions, version),
@@ -191,6 +215,7 @@ export function createSecretUseCases(deps: Deps) {
         note({ version });
         const record = await store.mutate((data, tx) => {
           const rec = getSecret(data, name);
+          if (rec.oauth) throw notRotatable(name, "rolled back");
           findVersion(rec, version);
           return tx.put("secrets", {
             ...rec,
@@ -202,56 +227,16 @@ export function createSecretUseCases(deps: Deps) {
       });
     },
   };
-
-  function newVersion(name: string, version: number, value: string, actor: Actor, now: string) {
-    return {
-      version,
-      ciphertext: barrier.seal(secretAad(name, version), value),
-      createdAt: now,
-      createdBy: actorOf(actor.caller),
-    } satisfies SecretVersionRecord;
-  }
 }
 
 export type SecretUseCases = ReturnType<typeof createSecretUseCases>;
 
 // --- internal ---
 
-function getSecret(data: StoreView, name: string): SecretRecord {
-  const rec = data.secrets[name];
-  if (!rec) throw notFound("secret", name, "name");
-  return rec;
-}
-
-function findVersion(rec: SecretRecord, version: number): SecretVersionRecord {
-  const v = rec.versions.find((x) => x.version === version);
-  if (!v) throw notFound("version", `${rec.name}@${version}`, "version");
-  return v;
-}
-
-function checkScopeExists(data: StoreView, scope: Scope) {
-  if (scope.kind === "group" && !data.groups[scope.name])
-    throw notFound("group", scope.name, "scope");
-  if (scope.kind === "vm" && !data.vms[scope.name]) throw notFound("vm", scope.name, "scope");
-}
-
-/** Two secrets may not give the same env var at the same scope: which would win? */
-function checkEnvFree(data: StoreView, env: string, scope: string, self: string) {
-  for (const s of Object.values(data.secrets)) {
-    if (s.name !== self && s.env === env && s.scope === scope) {
-      throw alreadyExists(
-        "env",
-        `${env} is already provided at scope ${scope} by secret '${s.name}'`,
-      );
-    }
-  }
-}
-
-/** At most MAX_VERSIONS versions: the oldest that is not `current` goes first. */
-function pruneVersions(versions: SecretVersionRecord[], current: number): SecretVersionRecord[] {
-  while (versions.length > MAX_VERSIONS) {
-    const idx = versions.findIndex((v) => v.version !== current);
-    versions.splice(idx, 1);
-  }
-  return versions;
+/** An oauth credential's access tokens come from its provider, never from a person. */
+function notRotatable(name: string, what: string) {
+  return failedPrecondition(
+    `secret '${name}' is an oauth credential: its access token is not ${what} by hand; refresh it with 'secretsctl oauth refresh ${name}'`,
+    "name",
+  );
 }

@@ -3,6 +3,7 @@ import type { AuditQuery } from "../audit/audit.js";
 import { newMasterKey } from "../barrier/barrier.js";
 import { commitMasterKey, stageMasterKey } from "../barrier/master-key.js";
 import { invalidArgument } from "../errors.js";
+import type { StoreView } from "../store/store.js";
 import type { Actor, Deps } from "./context.js";
 import { audited } from "./shared.js";
 
@@ -30,6 +31,7 @@ export function createSystemUseCases(deps: SystemDeps) {
         masterKeyId: barrier.masterKeyId,
         damagedSecrets: deps.damage.list(data),
         storeWarnings: deps.storeWarnings,
+        oauthAttention: oauthAttention(data),
       };
     },
 
@@ -69,3 +71,17 @@ export function createSystemUseCases(deps: SystemDeps) {
 }
 
 export type SystemUseCases = ReturnType<typeof createSystemUseCases>;
+
+// --- internal ---
+
+/** OAuth credentials that cannot refresh, or keep failing to, each said plainly. */
+function oauthAttention(data: StoreView): string[] {
+  const out: string[] = [];
+  for (const s of Object.values(data.secrets)) {
+    const o = s.oauth;
+    if (!o || o.state === "ok") continue;
+    const why = o.lastError ? `: ${o.lastError}` : o.refreshToken ? "" : ": never logged in";
+    out.push(`${s.name}: ${o.state === "needs_login" ? "needs login" : "refresh failing"}${why}`);
+  }
+  return out.sort();
+}

@@ -21,6 +21,11 @@ import { secretAad } from "./context.js";
 export interface ViewEntry {
   env: string;
   secret: SecretRecord;
+  /**
+   * "expires": the var carries the expiry of an oauth credential's access token (its
+   * `expiresEnv`), not a sealed value.
+   */
+  field?: "expires";
 }
 
 /** One decrypted env var; the value as UTF-8 bytes, never made into a JS string here. */
@@ -52,7 +57,10 @@ export interface PlannedVar {
   version: number;
   scope: string;
   aad: string;
-  blob: ParsedBlob;
+  /** The sealed value; undefined for a var that carries public metadata (`plain`). */
+  blob: ParsedBlob | undefined;
+  /** An oauth access token's expiry (ISO 8601, UTF-8): not secret, never sealed. */
+  plain?: Buffer;
   record: SecretVersionRecord;
 }
 
@@ -61,22 +69,39 @@ export function computeView(data: StoreView, vm: string): ViewEntry[] {
   const rec = data.vms[vm];
   if (!rec) return [];
   const groups = new Set(rec.groups);
-  const best = new Map<string, { rank: string; secret: SecretRecord }>();
+  const best = new Map<string, { rank: string; secret: SecretRecord; field?: "expires" }>();
+  const offer = (env: string, rank: string, secret: SecretRecord, field?: "expires") => {
+    const cur = best.get(env);
+    if (!cur || rank < cur.rank) best.set(env, field ? { rank, secret, field } : { rank, secret });
+  };
   for (const s of Object.values(data.secrets)) {
     const rank = rankOf(s.scope, vm, groups);
     if (rank === undefined) continue;
-    const cur = best.get(s.env);
-    if (!cur || rank < cur.rank) best.set(s.env, { rank, secret: s });
+    if (s.oauth) {
+      // An oauth credential without an access token (before login, after logout) gives
+      // nothing; its expiry var only comes with a token whose expiry the provider said.
+      if (s.currentVersion === 0) continue;
+      if (s.oauth.expiresEnv && currentExpiry(s) !== undefined) {
+        offer(s.oauth.expiresEnv, rank, s, "expires");
+      }
+    }
+    offer(s.env, rank, s);
   }
   return [...best.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([env, { secret }]) => ({ env, secret }));
+    .map(([env, { secret, field }]) => (field ? { env, secret, field } : { env, secret }));
 }
 
 /** Plans `view`: throws FAILED_PRECONDITION naming a secret known to be damaged. */
 export function planView(deps: Pick<Deps, "barrier" | "damage">, view: ViewEntry[]): ViewPlan {
-  const vars = view.map(({ env, secret }): PlannedVar => {
+  const vars = view.map(({ env, secret, field }): PlannedVar => {
     const v = currentVersion(secret);
+    const aad = secretAad(secret.name, v.version);
+    if (field === "expires") {
+      const plain = Buffer.from(v.expiresAt ?? "", "utf8");
+      const meta = { name: env, secret: secret.name, version: v.version, scope: secret.scope };
+      return { ...meta, aad, blob: undefined, plain, record: v };
+    }
     if (deps.damage.has(secret.name, v)) throw deps.damage.error(secret.name, v.version);
     let blob: ParsedBlob;
     try {
@@ -84,7 +109,6 @@ export function planView(deps: Pick<Deps, "barrier" | "damage">, view: ViewEntry
     } catch {
       throw deps.damage.found(secret.name, v);
     }
-    const aad = secretAad(secret.name, v.version);
     return {
       name: env,
       secret: secret.name,
@@ -105,6 +129,15 @@ export function planView(deps: Pick<Deps, "barrier" | "damage">, view: ViewEntry
 export function openPlan(deps: Pick<Deps, "barrier" | "damage">, plan: ViewPlan): EnvVarValue[] {
   return plan.vars.map((p) => {
     let value: Buffer;
+    if (p.blob === undefined) {
+      return {
+        name: p.name,
+        value: p.plain ?? EMPTY,
+        secret: p.secret,
+        version: p.version,
+        scope: p.scope,
+      };
+    }
     try {
       value = deps.barrier.openParsed(p.aad, p.blob);
     } catch {
@@ -123,17 +156,26 @@ export function openPlan(deps: Pick<Deps, "barrier" | "damage">, plan: ViewPlan)
  */
 export function digestOf(view: ViewEntry[]): string {
   const h = createHash("sha256");
-  for (const { env, secret } of view) {
+  for (const { env, secret, field } of view) {
     // Never throws: a record missing its current version (damage) still has a digest, and
     // fails only when the view is opened (the fan-out computes digests for every VM).
     const v = secret.versions.find((x) => x.version === secret.currentVersion);
     const nonce = v ? v.ciphertext.slice(0, 40) : "missing";
-    h.update(`${env}\0${secret.name}\0${secret.currentVersion}\0${nonce}\n`);
+    h.update(
+      `${env}\0${secret.name}${field ? `#${field}` : ""}\0${secret.currentVersion}\0${nonce}\n`,
+    );
   }
   return h.digest("base64url").slice(0, 22);
 }
 
 // --- internal ---
+
+const EMPTY = Buffer.alloc(0);
+
+/** The expiry of an oauth credential's current access token, if the provider said one. */
+function currentExpiry(secret: SecretRecord): string | undefined {
+  return secret.versions.find((x) => x.version === secret.currentVersion)?.expiresAt;
+}
 
 /**
  * The current version record of `secret`. A record whose current version is missing is

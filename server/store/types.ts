@@ -40,6 +40,55 @@ export interface SecretVersionRecord {
   ciphertext: string;
   createdAt: string;
   createdBy: string;
+  /** OAuth access tokens: when this one expires (ISO 8601), when the provider said. */
+  expiresAt?: string;
+}
+
+/** How an oauth credential stands with its provider. */
+export type OAuthStateRecord = "ok" | "needs_login" | "error";
+
+/** Where an oauth credential's provider answers (resolved by discovery or given). */
+export interface OAuthEndpointsRecord {
+  token: string;
+  authorization?: string;
+  deviceAuthorization?: string;
+  revocation?: string;
+  introspection?: string;
+  /** RFC 9207: the provider sends `iss` on authorization responses. */
+  issParameterSupported?: boolean;
+}
+
+/**
+ * The host-only half of an oauth credential (a secret of kind "oauth", whose versions hold
+ * its access tokens). The refresh token and the client secret are barrier blobs (sealed like
+ * values, bound to the credential's name) and never enter a view, a listing or a log.
+ */
+export interface OAuthRecord {
+  /** "github", "google", "microsoft", "gitlab" or "oidc". */
+  preset: string;
+  /** The issuer discovery ran against, when it did. */
+  issuer?: string;
+  /** Microsoft's tenant; GitLab's base URL is the issuer. */
+  tenant?: string;
+  endpoints: OAuthEndpointsRecord;
+  clientId: string;
+  /** Barrier blob of the client secret; absent for a public client. */
+  clientSecret?: string;
+  scopes: string[];
+  /** Barrier blob of the refresh token; absent before login and after logout. */
+  refreshToken?: string;
+  /**
+   * Bumped whenever the refresh token is replaced (login, rotation, logout): part of its
+   * associated data, and how a refresh notices that a login or logout overtook it.
+   */
+  grant: number;
+  /** Env var that carries the access token's expiry (ISO 8601), if wanted. */
+  expiresEnv?: string;
+  state: OAuthStateRecord;
+  lastRefreshAt?: string;
+  /** The last failure, said plainly (never a token); cleared by a good refresh. */
+  lastError?: string;
+  lastErrorAt?: string;
 }
 
 /** A secret: where it goes (env, scope), and its versions. */
@@ -53,6 +102,9 @@ export interface SecretRecord {
   labels: Record<string, string>;
   /** Set on purpose to deliver an env var on the deny-list (env-policy.ts). */
   allowSensitiveEnv?: boolean;
+  /** Kind "oauth": the provider, the client and the host-only tokens. */
+  oauth?: OAuthRecord;
+  /** 0 for an oauth credential that holds no access token (before login, after logout). */
   currentVersion: number;
   versions: SecretVersionRecord[];
   createdAt: string;

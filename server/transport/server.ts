@@ -23,6 +23,7 @@ import { ServerReflection as ReflectionV1 } from "../../proto/gen/grpc/reflectio
 import { ServerReflection as ReflectionV1alpha } from "../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AccessService } from "../../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../../proto/gen/vmauth/v1/env_pb.js";
+import { OAuthService } from "../../proto/gen/vmauth/v1/oauth_pb.js";
 import { SecretService } from "../../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../../proto/gen/vmauth/v1/system_pb.js";
 import type { AuditBroker, AuditInput } from "../audit/audit.js";
@@ -34,6 +35,7 @@ import type { AccessUseCases } from "../secrets/access.js";
 import type { Caller } from "../secrets/caller.js";
 import { actorOf } from "../secrets/caller.js";
 import type { EnvUseCases } from "../secrets/env.js";
+import type { OAuthUseCases } from "../secrets/oauth/oauth.js";
 import type { SecretUseCases } from "../secrets/secrets.js";
 import type { SystemUseCases } from "../secrets/system.js";
 import type { WatchHub } from "../secrets/watch.js";
@@ -46,6 +48,7 @@ import { GRPC_JS_VERSION, http2ServersOf } from "./grpc-internals.js";
 import { accessHandlers } from "./handlers/access.js";
 import { envHandlers } from "./handlers/env.js";
 import { createHealth } from "./handlers/health.js";
+import { oauthHandlers } from "./handlers/oauth.js";
 import { reflectionHandlers } from "./handlers/reflection.js";
 import { secretHandlers } from "./handlers/secrets.js";
 import { systemHandlers } from "./handlers/system.js";
@@ -55,6 +58,7 @@ export interface TransportDeps {
   secrets: SecretUseCases;
   access: AccessUseCases;
   env: EnvUseCases;
+  oauth: OAuthUseCases;
   system: SystemUseCases;
   hub: WatchHub;
   audit: AuditBroker;
@@ -79,7 +83,17 @@ export interface Transport {
  */
 const GETENV_TURN_BUDGET_MS = 0.2;
 
-const API: DescService[] = [SecretService, EnvService, AccessService, SystemService];
+const API: DescService[] = [SecretService, EnvService, AccessService, SystemService, OAuthService];
+/**
+ * What a VM token may call: its env, and the OAuth calls that act only on credentials in its
+ * own view (a device login for one bound to it, a refresh); the use cases check which.
+ */
+const VM_METHODS = new Set<string>([
+  ...EnvService.methods.map((m) => `${EnvService.typeName}/${m.name}`),
+  `${OAuthService.typeName}/${OAuthService.method.startOAuthLogin.name}`,
+  `${OAuthService.typeName}/${OAuthService.method.waitOAuthLogin.name}`,
+  `${OAuthService.typeName}/${OAuthService.method.refreshOAuth.name}`,
+]);
 const PUBLIC = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
 const ANONYMOUS: Caller = { kind: "anonymous" };
 
@@ -154,6 +168,7 @@ export function createTransport(deps: TransportDeps): Transport {
     add(SecretService, secretHandlers(deps.secrets));
     add(EnvService, envHandlers(deps.env, deps.hub, deps.heartbeatMs, turns));
     add(AccessService, accessHandlers(deps.access, deps.hub.presence));
+    add(OAuthService, oauthHandlers(deps.oauth));
     add(
       SystemService,
       systemHandlers(deps.system, {
@@ -197,8 +212,10 @@ export function createTransport(deps: TransportDeps): Transport {
     authorize(caller: Caller, method: DescMethod) {
       if (PUBLIC.has(method.parent.typeName)) return;
       if (caller.kind === "anonymous") throw unauthenticated("authorization: token required");
-      if (caller.kind === "vm" && method.parent.typeName !== EnvService.typeName) {
-        throw permissionDenied(`${method.name}: a VM token may only call EnvService`);
+      if (caller.kind === "vm" && !VM_METHODS.has(`${method.parent.typeName}/${method.name}`)) {
+        throw permissionDenied(
+          `${method.name}: a VM token may only call EnvService and OAuthService's StartOAuthLogin, WaitOAuthLogin and RefreshOAuth`,
+        );
       }
     },
   };

@@ -37,6 +37,7 @@ export default defineClientCommand({
     // Damage is named here so an operator sees it before a VM reports it.
     if (s.damagedSecrets.length > 0) rows.push(["damaged", s.damagedSecrets.join(", ")]);
     for (const w of s.storeWarnings) rows.push(["store warning", w]);
+    for (const a of s.oauthAttention) rows.push(["oauth", a]);
     printStatus(rows);
   },
 });

@@ -30,8 +30,14 @@ export function secretHandlers(secrets: SecretUseCases): ServiceImpl<typeof Secr
       return { secret: toSecret(record), revision: BigInt(revision) };
     },
     async getSecretValue(req, ctx) {
-      const r = await secrets.getValue(ctx, req.name, req.version);
-      return { secret: toSecret(r.record), version: r.version, value: r.value };
+      const r = await secrets.getValue(ctx, req.name, req.version, req.includeHostOnly);
+      return {
+        secret: toSecret(r.record),
+        version: r.version,
+        value: r.value,
+        refreshToken: r.host?.refreshToken ?? "",
+        clientSecret: r.host?.clientSecret ?? "",
+      };
     },
     async listSecrets(req) {
       const r = secrets.list(req.scope);

@@ -25,6 +25,7 @@ export function systemHandlers(
         caller: actorOf(ctx.caller),
         damagedSecrets: s.damagedSecrets,
         storeWarnings: [...s.storeWarnings],
+        oauthAttention: s.oauthAttention,
       };
     },
     async rotateMasterKey(_req, ctx) {
