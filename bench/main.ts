@@ -3,7 +3,8 @@
  * BENCHMARKS.md. Parts run one after another; inside a part, servers, load generators and
  * watchers are separate processes sharing the machine's cores, as in production.
  *
- *   tsx bench/main.ts [--quick] [--only getenv,store,fanout,shim] [--ns 100,1000,5000]
+ *   tsx bench/main.ts [--quick] [--only getenv,store,fanout,shim,oauth-scheduler,oauth-refresh]
+ *                     [--ns 100,1000,5000]
  *                     [--no-profile] [--out FILE]
  *
  * --quick gives short runs for trying the bench out (its figures are marked as such).
@@ -20,6 +21,7 @@ import { fmt, nowMs, table } from "./lib/stats.js";
 import { BUILT, bundleChildren, ROOT, snapshotPrograms } from "./lib/workers.js";
 import { benchFanout } from "./parts/fanout.js";
 import { benchGetEnv } from "./parts/getenv.js";
+import { benchOAuthScheduler } from "./parts/oauth-scheduler.js";
 import { benchShim } from "./parts/shim.js";
 import { benchStore } from "./parts/store.js";
 
@@ -32,7 +34,9 @@ const { values } = parseArgs({
     out: { type: "string" },
   },
 });
-const only = new Set((values.only ?? "getenv,store,fanout,shim").split(","));
+const only = new Set(
+  (values.only ?? "getenv,store,fanout,shim,oauth-scheduler,oauth-refresh").split(","),
+);
 const ns = (values.ns ?? "100,1000,5000").split(",").map(Number);
 const out = values.out ?? join(ROOT, "BENCHMARKS.md");
 
@@ -70,6 +74,7 @@ async function main() {
     ["store", () => benchStore(ctx), "Store write latency"],
     ["fanout", () => benchFanout(ctx, ns), "Rotation fan-out"],
     ["shim", () => benchShim(ctx), "Shim footprint"],
+    ["oauth-scheduler", () => benchOAuthScheduler(ctx), "OAuth refresh scheduler"],
   ];
   const sections: (Section & { seconds: number })[] = [];
   try {

@@ -104,7 +104,10 @@ export function createDamageRegistry(barrier: Barrier): DamageRegistry {
 export interface DroppedVersions {
   secret: string;
   versions: number[];
-  /** The version now current, or undefined when the secret was removed (none was intact). */
+  /**
+   * The version now current, or undefined when the secret was removed (none was intact); 0
+   * for an oauth credential left without an access token (it keeps its refresh token).
+   */
   current: number | undefined;
 }
 
@@ -131,6 +134,18 @@ export async function dropDamaged(
       if (!rec) continue;
       const kept = rec.versions.filter((v) => !bad.has(v.version));
       const versions = [...bad].sort((a, b) => a - b);
+      if (kept.length === 0 && rec.oauth) {
+        // An oauth credential keeps its refresh token: it holds no access token until the
+        // next refresh, which the scheduler runs at once.
+        tx.put("secrets", {
+          ...rec,
+          versions: [],
+          currentVersion: 0,
+          updatedAt: new Date().toISOString(),
+        });
+        out.push({ secret: name, versions, current: 0 });
+        continue;
+      }
       if (kept.length === 0) {
         tx.delete("secrets", name);
         out.push({ secret: name, versions, current: undefined });

@@ -8,6 +8,7 @@ import { describe, expect, test } from "vitest";
 import { createMemoryDriver } from "../../store/drivers/memory.js";
 import { openStore } from "../../store/store.js";
 import { createAccessUseCases } from "../access.js";
+import { dropDamaged } from "../damage.js";
 import { createEnvUseCases } from "../env.js";
 import { createSecretUseCases } from "../secrets.js";
 import { testDeps } from "../test-deps.js";
@@ -124,6 +125,24 @@ describe("an oauth credential in a view", () => {
     const host = await secrets.getValue(local, "gh", 0, true);
     expect(host.host).toEqual({ refreshToken: REFRESH, clientSecret: CLIENT_SECRET });
     await expect(secrets.getValue(local, "gh", 0, false)).rejects.toThrow(/holds no access token/);
+  });
+
+  test("--repair drops a damaged access token but keeps the credential and its refresh token", async () => {
+    const { deps } = await setup();
+    const rec = await storeTokens(
+      deps,
+      local,
+      "gh",
+      { kind: "refresh", grant: 1 },
+      {
+        accessToken: "at-3-abcdefghijkl",
+      },
+    );
+    const dropped = await dropDamaged(deps.store, [{ secret: "gh", version: rec.currentVersion }]);
+    expect(dropped).toEqual([{ secret: "gh", versions: [1], current: 0 }]);
+    const after = deps.store.data.secrets.gh;
+    expect(after?.currentVersion).toBe(0);
+    expect(after && openHostOnly(deps, after).refreshToken).toBe(REFRESH);
   });
 
   test("its expiry var conflicts like any env var at the same scope", async () => {
