@@ -422,6 +422,39 @@ describe("bad input is refused naming the field, and stores nothing", () => {
     expect((await d.client.secrets.listSecrets({})).revision).toBe(before);
   });
 
+  test("every OAuthService call names the field it refuses", async () => {
+    const c = d.client.oauth;
+    const cases: [() => Promise<unknown>, string, RegExp][] = [
+      [() => c.startOAuthLogin({ name: "" }), "invalid_argument", /^name: is required/],
+      [
+        () => c.startOAuthLogin({ name: "cycles", method: 9 as OauthLoginMethod }),
+        "invalid_argument",
+        /^method:/,
+      ],
+      [() => c.startOAuthLogin({ name: "nope" }), "not_found", /^name: secret 'nope' not found/],
+      [() => c.waitOAuthLogin({ loginId: "" }), "invalid_argument", /^login_id: is required/],
+      [() => c.waitOAuthLogin({ loginId: "x", waitMs: 70_000 }), "invalid_argument", /^wait_ms:/],
+      [() => c.waitOAuthLogin({ loginId: "unknown" }), "not_found", /^login_id:/],
+      [() => c.cancelOAuthLogin({ loginId: "unknown" }), "not_found", /^login_id:/],
+      [() => c.refreshOAuth({ name: "BAD" }), "invalid_argument", /^name:/],
+      [() => c.refreshOAuth({ name: "nope" }), "not_found", /^name:/],
+      [() => c.logoutOAuth({ name: "nope" }), "not_found", /^name:/],
+    ];
+    await d.client.secrets.createSecret({ name: "plain-one", value: "v-0123456789abcdef" });
+    cases.push([
+      () => c.refreshOAuth({ name: "plain-one" }),
+      "failed_precondition",
+      /not an oauth credential/,
+    ]);
+    for (const [call, code, message] of cases) {
+      const err = await call().then(
+        () => new Error("no error"),
+        (e: unknown) => e,
+      );
+      expect(err, String(err)).toMatchObject({ code, message: expect.stringMatching(message) });
+    }
+  });
+
   test("an imported refresh token the provider refuses: INVALID_ARGUMENT, nothing stored", async () => {
     const err = await d.client.oauth
       .addOAuth({
