@@ -422,6 +422,26 @@ describe("bad input is refused naming the field, and stores nothing", () => {
     expect((await d.client.secrets.listSecrets({})).revision).toBe(before);
   });
 
+  test("the github preset needs no discovery: its endpoints and quirks are known", async () => {
+    const r = await d.client.oauth.addOAuth({
+      name: "gh-preset",
+      preset: "github",
+      clientId: "Iv1.0123456789abcdef",
+      expiresEnv: "GITHUB_TOKEN_EXPIRES_AT",
+    });
+    expect(r.credential).toMatchObject({
+      preset: "github",
+      env: "GITHUB_TOKEN",
+      state: OauthState.NEEDS_LOGIN,
+      deviceLoginSupported: true,
+      codeLoginSupported: true,
+      revocationSupported: false,
+      confidential: false,
+      endpoints: { token: "https://github.com/login/oauth/access_token" },
+    });
+    await d.client.secrets.deleteSecret({ name: "gh-preset" });
+  });
+
   test("every OAuthService call names the field it refuses", async () => {
     const c = d.client.oauth;
     const cases: [() => Promise<unknown>, string, RegExp][] = [
