@@ -13,39 +13,26 @@
  * then, the host lost it, reused its version number, and the guest, whose digest covered only
  * versions, stayed on the lost value with its acks refused.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { createClient, type VmAuthClient } from "../client/index.js";
 import { type DaemonProcess, spawnDaemon } from "./helpers/process.js";
+import { buildSlowFsync } from "./helpers/slow-fsync.js";
 import { secretValue, testRoot, track } from "./helpers/values.js";
 
 const SHIM = resolve(import.meta.dirname, "../dist/shim.cjs");
-const FIXTURE = resolve(import.meta.dirname, "fixtures/slow-fsync.c");
 const CYCLES = 8;
 const SLOW = { SLOW_FSYNC_MS: "300", SLOW_FDATASYNC_MS: "50" };
-const inCI = process.env.CI === "true";
 
-const work = mkdtempSync(join(tmpdir(), "vm-auth-crash-"));
-let preload = "";
-let why = "";
-try {
-  preload = join(work, "slow-fsync.so");
-  execFileSync("cc", ["-shared", "-fPIC", "-O2", "-o", preload, FIXTURE, "-ldl"], {
-    stdio: "pipe",
-  });
-} catch (err) {
-  preload = "";
-  why = (err as Error).message.split("\n")[0] ?? "cc failed";
-  console.warn(`crash tests: ${inCI ? "FAILING (CI requires them)" : "skipped"}: ${why}`);
-}
+const slow = buildSlowFsync("crash tests");
+const { preload, why, dir: work } = slow;
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => slow.remove());
 
-describe.skipIf(!preload && !inCI)("kill -9 with a watching shim", () => {
+describe.skipIf(!preload && !slow.required)("kill -9 with a watching shim", () => {
   test("the guest never holds a value the host lost, and ends on the last committed one", async () => {
     if (!preload) throw new Error(`no fault-injection library: ${why}`);
     const host = await createHost();

@@ -218,7 +218,6 @@ export function createLogins(deps: OAuthDeps) {
     };
     logins.set(loginId, login);
     login.done = complete(login, actor, finish);
-    await audit(actor, "oauth.login.start", name, "ok", method);
     return prompt;
   }
 
