@@ -10,8 +10,8 @@ import type { LogSeverity } from "../common/logger.js";
 import { DEFAULT_CONFIG_FILE, DEFAULTS, ShimConfigError, type ShimOptions } from "./config.js";
 import { parseUnitFlag } from "./unit-flag.js";
 
-/** The subcommands; `run` when none is given. */
-export type ShimCommand = "run" | "install" | "status" | "restore";
+/** The subcommands; `run` when none is given. `login` and `refresh` take a credential name. */
+export type ShimCommand = "run" | "install" | "status" | "restore" | "login" | "refresh";
 
 /** The parsed flags, path flags already absolute. */
 export type ShimFlags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
@@ -27,6 +27,9 @@ Usage:
                                    write the config, vm-auth-shim.service and a drop-in per unit
   vm-auth-shim status [--json]     connection, applied revision, last change, last error
   vm-auth-shim restore             put the last-known-good unit env file in place (boot)
+  vm-auth-shim login NAME          log the host's OAuth credential NAME in (device code):
+                                   prints a URL and a code, waits until the login ends
+  vm-auth-shim refresh NAME        have the host refresh OAuth credential NAME's access token
 
 Options (flags override the config file):
   --config FILE             JSON config (default ${DEFAULT_CONFIG_FILE})
@@ -61,6 +64,8 @@ Exit status: 0 ok; 1 error; status: 3 when the shim is not running or not connec
 export function parseCommandLine(argv: string[]): {
   command: ShimCommand | "help" | "version";
   flags: ShimFlags;
+  /** The credential name of `login` and `refresh`. */
+  name?: string;
 } {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -71,15 +76,20 @@ export function parseCommandLine(argv: string[]): {
   if (values.help) return { command: "help", flags: values };
   if (values.version) return { command: "version", flags: values };
   const [command = "run", ...rest] = positionals;
+  const takesName = command === "login" || command === "refresh";
+  const name = takesName ? rest.shift() : undefined;
+  if (takesName && name === undefined) throw new ShimConfigError(`${command}: give NAME`);
   if (rest.length > 0) throw new ShimConfigError(`unexpected argument '${rest[0]}'`);
   if (!isCommand(command)) {
-    throw new ShimConfigError(`unknown command '${command}' (run, install, status, restore)`);
+    throw new ShimConfigError(
+      `unknown command '${command}' (run, install, status, restore, login, refresh)`,
+    );
   }
   for (const f of PATH_FLAGS) {
     const p = values[f];
     if (p !== undefined) values[f] = resolve(p);
   }
-  return { command, flags: values };
+  return { command, flags: values, ...(name === undefined ? {} : { name }) };
 }
 
 /**
@@ -154,7 +164,7 @@ const PATH_FLAGS = [
   "root",
 ] as const satisfies readonly (keyof ShimFlags)[];
 
-const COMMANDS: readonly string[] = ["run", "install", "status", "restore"];
+const COMMANDS: readonly string[] = ["run", "install", "status", "restore", "login", "refresh"];
 
 function isCommand(c: string): c is ShimCommand {
   return COMMANDS.includes(c);

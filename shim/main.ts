@@ -33,7 +33,7 @@ export const VERSION = "0.1.0";
 const CLIENT_VERSION = `vm-auth-shim/${VERSION}`;
 
 async function main(argv: string[]): Promise<number> {
-  const { command, flags } = parseCommandLine(argv);
+  const { command, flags, name = "" } = parseCommandLine(argv);
   switch (command) {
     case "help":
       return print(helpText(VERSION), 0);
@@ -53,6 +53,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case "install":
       return runInstall(flags);
+    case "login":
+    case "refresh": {
+      // Loaded here, like the source: grpc-js's module init is most of the start-up time.
+      const oauth = await import("./login.js");
+      const cfg = loadConfig(flags);
+      return command === "login" ? oauth.login(cfg, name) : oauth.refresh(cfg, name);
+    }
   }
 }
 

@@ -28,6 +28,7 @@ const subCommands: Record<string, Lazy> = {
   vm: () => load(import("./commands/vm.js")),
   group: () => load(import("./commands/group.js")),
   token: () => load(import("./commands/token.js")),
+  oauth: () => load(import("./commands/oauth.js")),
   rekey: () => load(import("./commands/rekey.js")),
   audit: () => load(import("./commands/audit.js")),
 };

@@ -4,6 +4,8 @@
  * proto change never silently changes what scripts read.
  */
 import type { AdminToken, Group, Vm } from "../../proto/gen/vmauth/v1/access_pb.js";
+import type { OAuthCredential } from "../../proto/gen/vmauth/v1/oauth_pb.js";
+import { OauthState } from "../../proto/gen/vmauth/v1/oauth_pb.js";
 import type { Secret, SecretVersion } from "../../proto/gen/vmauth/v1/secrets_pb.js";
 import { SecretKind } from "../../proto/gen/vmauth/v1/secrets_pb.js";
 import type { AuditEvent, GetStatusResponse } from "../../proto/gen/vmauth/v1/system_pb.js";
@@ -33,6 +35,54 @@ export function secretJson(s: Secret | undefined) {
     updatedAt: iso(s.updatedAt),
     modRevision: Number(s.modRevision),
     allowSensitiveEnv: s.allowSensitiveEnv,
+  };
+}
+
+const OAUTH_STATES: Record<OauthState, string> = {
+  [OauthState.UNSPECIFIED]: "unspecified",
+  [OauthState.OK]: "ok",
+  [OauthState.NEEDS_LOGIN]: "needs_login",
+  [OauthState.ERROR]: "error",
+};
+
+/** An oauth credential's state in words, for tables and messages. */
+export function oauthStateText(state: OauthState): string {
+  return (OAUTH_STATES[state] ?? "unspecified").replace("_", " ");
+}
+
+/** An oauth credential's configuration and state (the wire message holds no token). */
+export function oauthJson(c: OAuthCredential | undefined) {
+  if (!c) return null;
+  const e = c.endpoints;
+  return {
+    name: c.name,
+    preset: c.preset,
+    issuer: c.issuer,
+    tenant: c.tenant,
+    clientId: c.clientId,
+    scopes: [...c.scopes],
+    env: c.env,
+    expiresEnv: c.expiresEnv,
+    scope: c.scope,
+    state: OAUTH_STATES[c.state] ?? "unspecified",
+    version: c.version,
+    expiresAt: iso(c.expiresAt),
+    lastRefreshAt: iso(c.lastRefreshAt),
+    nextRefreshAt: iso(c.nextRefreshAt),
+    lastError: c.lastError,
+    lastErrorAt: iso(c.lastErrorAt),
+    hasRefreshToken: c.hasRefreshToken,
+    confidential: c.confidential,
+    revocationSupported: c.revocationSupported,
+    deviceLoginSupported: c.deviceLoginSupported,
+    codeLoginSupported: c.codeLoginSupported,
+    endpoints: {
+      token: e?.token ?? "",
+      authorization: e?.authorization ?? "",
+      deviceAuthorization: e?.deviceAuthorization ?? "",
+      revocation: e?.revocation ?? "",
+    },
+    modRevision: Number(c.modRevision),
   };
 }
 
@@ -117,5 +167,6 @@ export function statusJson(s: GetStatusResponse, target: string) {
     caller: s.caller,
     damagedSecrets: [...s.damagedSecrets],
     storeWarnings: [...s.storeWarnings],
+    oauthAttention: [...s.oauthAttention],
   };
 }
