@@ -254,6 +254,7 @@ describe("status, rekey, audit", () => {
         "caller",
         "damagedSecrets",
         "storeWarnings",
+        "oauthAttention",
       ].sort(),
     );
     expect(s).toMatchObject({
