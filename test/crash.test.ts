@@ -1,7 +1,7 @@
 /**
  * kill -9 with a watching shim (issue #8): the BUILT secretsd as a child process, its fsync and
- * fdatasync slowed by an LD_PRELOAD library (test/fixtures/slow-fsync.c, compiled here) so that
- * saves and snapshot rewrites stay in flight, and the BUILT shim writing real files. Each cycle
+ * fdatasync slowed by an LD_PRELOAD library (test/fixtures/slow-fsync.c, built by
+ * helpers/slow-fsync.ts) so that saves and snapshot rewrites stay in flight, and the BUILT shim writing real files. Each cycle
  * rotates a large secret (so the journal keeps outgrowing the snapshot and compactions run) and,
  * 15 ms later, the key the guest watches; secretsd is killed the moment the guest shows that
  * key, or after a while if it never does. Then:

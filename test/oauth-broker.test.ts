@@ -24,7 +24,7 @@ import { OauthLoginMethod, OauthLoginState, OauthState } from "../proto/gen/vmau
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import type { OAuthProvider } from "./helpers/oauth-provider.js";
-import { startOAuthProvider } from "./helpers/oauth-provider.js";
+import { credentialFor, startOAuthProvider } from "./helpers/oauth-provider.js";
 import { approveDevice, authorizeInBrowser } from "./helpers/oauth-user.js";
 import { testRoot } from "./helpers/values.js";
 import { openWatch } from "./helpers/watch.js";
@@ -60,17 +60,9 @@ async function addCredential(
   provider = p,
 ) {
   const p = provider;
-  await d.client.oauth.addOAuth({
-    name,
-    preset: "oidc",
-    issuer: p.issuer,
-    clientId: p.clientId,
-    clientSecret: p.clientSecret ?? "",
-    scopes: ["openid", "offline_access"],
-    env,
-    expiresEnv: `${env}_EXPIRES_AT`,
-    scope,
-  });
+  await d.client.oauth.addOAuth(
+    credentialFor(p, { name, env, expiresEnv: `${env}_EXPIRES_AT`, scope }),
+  );
 }
 
 /** A device login from the host, the test approving it as the user. */

@@ -1,10 +1,26 @@
+/**
+ * kill -9 of secretsd around a refresh-token rotation (issue #10): the BUILT secretsd as a
+ * child process, its fsync and fdatasync slowed by an LD_PRELOAD library (test/fixtures/
+ * slow-fsync.c, built by test/helpers/slow-fsync.ts), against a real OpenID provider with
+ * rotation on (test/helpers/oauth-provider.ts), and a VM watching the credential over TCP.
+ *
+ * Killed after the provider rotated and the commit's line reached the journal, while its
+ * fdatasync still sleeps (each cycle; every other one waits a little first and reads):
+ * - neither the VM nor a reader got the access token of that refresh (nothing is visible
+ *   before it is durable);
+ * - after a restart the stored refresh token is the one the provider rotated to: introspection
+ *   says active, and a refresh with it works and reaches the VM.
+ * Killed after the provider rotated but before its answer reached secretsd: the stored token
+ * is the old one, the provider refuses it (reuse revokes the grant), and the credential ends in
+ * "needs login" after exactly one request: no loop.
+ */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createClient, type VmAuthClient } from "../client/index.js";
 import { OauthLoginMethod, OauthLoginState, OauthState } from "../proto/gen/vmauth/v1/oauth_pb.js";
 import type { OAuthProvider, TokenResponseInfo } from "./helpers/oauth-provider.js";
-import { startOAuthProvider } from "./helpers/oauth-provider.js";
+import { credentialFor, startOAuthProvider } from "./helpers/oauth-provider.js";
 import { approveDevice } from "./helpers/oauth-user.js";
 import { type DaemonProcess, spawnDaemon } from "./helpers/process.js";
 import { buildSlowFsync } from "./helpers/slow-fsync.js";
@@ -49,16 +65,9 @@ describe.skipIf(!preload && !slow.required)(
       host = createHost();
       await host.start();
       vmToken = (await host.client.access.createVm({ name: VM })).token;
-      await host.client.oauth.addOAuth({
-        name: NAME,
-        preset: "oidc",
-        issuer: p.issuer,
-        clientId: p.clientId,
-        clientSecret: p.clientSecret ?? "",
-        scopes: ["openid", "offline_access"],
-        env: ENV,
-        scope: `vm:${VM}`,
-      });
+      await host.client.oauth.addOAuth(
+        credentialFor(p, { name: NAME, env: ENV, scope: `vm:${VM}` }),
+      );
       const start = await host.client.oauth.startOAuthLogin({
         name: NAME,
         method: OauthLoginMethod.DEVICE,

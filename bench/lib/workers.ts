@@ -32,11 +32,22 @@ export async function snapshotPrograms(): Promise<void> {
   if (existsSync(BUILT.shim)) await copyFile(BUILT.shim, SHIM);
 }
 
-export type ChildName = "bare-server" | "loadgen" | "watch-client" | "store-worker";
+export type ChildName =
+  | "bare-server"
+  | "loadgen"
+  | "watch-client"
+  | "store-worker"
+  | "oauth-scheduler-sim";
 
 export async function bundleChildren(): Promise<void> {
   await mkdir(OUT, { recursive: true });
-  const names: ChildName[] = ["bare-server", "loadgen", "watch-client", "store-worker"];
+  const names: ChildName[] = [
+    "bare-server",
+    "loadgen",
+    "watch-client",
+    "store-worker",
+    "oauth-scheduler-sim",
+  ];
   await build({
     entryPoints: names.map((n) => join(ROOT, "bench/children", `${n}.ts`)),
     outdir: OUT,

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { createClient } from "../../client/index.js";
 import { OauthLoginMethod, OauthLoginState } from "../../proto/gen/vmauth/v1/oauth_pb.js";
 import type { OAuthProvider } from "../../test/helpers/oauth-provider.js";
-import { startOAuthProvider } from "../../test/helpers/oauth-provider.js";
+import { credentialFor, startOAuthProvider } from "../../test/helpers/oauth-provider.js";
 import { approveDevice } from "../../test/helpers/oauth-user.js";
 import type { ExpectResult } from "../children/watch-client.js";
 import type { Ctx, Section } from "../lib/context.js";
@@ -115,16 +115,9 @@ async function runN(ctx: Ctx, provider: OAuthProvider, n: number): Promise<NResu
       tag: `oauth-refresh-${n}`,
     });
     const { admin, pid } = sd;
-    await admin.oauth.addOAuth({
-      name: OAUTH,
-      preset: "oidc",
-      issuer: provider.issuer,
-      clientId: provider.clientId,
-      clientSecret: provider.clientSecret ?? "",
-      scopes: ["openid", "offline_access"],
-      env: OAUTH_ENV,
-      scope: "global",
-    });
+    await admin.oauth.addOAuth(
+      credentialFor(provider, { name: OAUTH, env: OAUTH_ENV, scope: "global" }),
+    );
     const start = await admin.oauth.startOAuthLogin({
       name: OAUTH,
       method: OauthLoginMethod.DEVICE,

@@ -1,27 +1,22 @@
 /**
  * The OAuth refresh scheduler's CPU and memory for 10,000 credentials over a simulated day
  * (issue #10): server/oauth/scheduler-sim.ts run in a fresh `node --expose-gc` process per run
- * (bench/children/oauth-scheduler-sim.ts), next to a naive design (the same policy with one
- * timer per credential) on the same fake clock, the same workload and the same seed.
+ * (bench/children/oauth-scheduler-sim.ts, bundled with the other children), next to a naive
+ * design (the same policy with one timer per credential) on the same fake clock, the same
+ * workload and the same seed.
  */
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { build } from "esbuild";
 import type { SimFigures, SimRequest } from "../children/oauth-scheduler-sim.js";
 import type { Ctx, Section, Target } from "../lib/context.js";
-import { Peer } from "../lib/ipc.js";
-import { spawnChild, stopChild } from "../lib/proc.js";
+import { stopChild } from "../lib/proc.js";
 import { fmt, median, ms, range, table } from "../lib/stats.js";
-import { ROOT } from "../lib/workers.js";
+import { spawnWorker } from "../lib/workers.js";
 
-const CHILD = join(ROOT, ".bench-tmp", "children", "oauth-scheduler-sim.mjs");
 const CREDENTIALS = 10_000;
 const DAY = 24 * 3_600_000;
 const MiB = 1024 * 1024;
 
 /** Runs the part; every run is a new process, the two designs alternate which goes first. */
 export async function benchOAuthScheduler(ctx: Ctx): Promise<Section> {
-  await bundleChild();
   const runs = ctx.quick ? 2 : 5;
   const heap: SimFigures[] = [];
   const naive: SimFigures[] = [];
@@ -119,30 +114,12 @@ function int(v: number): string {
   return Math.round(v).toLocaleString("en-US");
 }
 
-/** Bundled like the other children (bench/lib/workers.ts), but by this part itself. */
-async function bundleChild(): Promise<void> {
-  await mkdir(join(ROOT, ".bench-tmp", "children"), { recursive: true });
-  await build({
-    entryPoints: [join(ROOT, "bench/children/oauth-scheduler-sim.ts")],
-    outfile: CHILD,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    packages: "external",
-    logLevel: "warning",
-  });
-}
-
 async function runChild(ctx: Ctx, req: SimRequest, tag: string): Promise<SimFigures> {
-  const child = spawnChild(process.execPath, ["--expose-gc", CHILD], {
-    logFile: join(ctx.logDir, `oauth-scheduler-sim-${tag}.log`),
-    ipc: true,
-  });
-  const peer = new Peer(child, `oauth-scheduler-sim-${tag}`);
+  // --expose-gc: the child forces collections around its heap readings.
+  const peer = spawnWorker("oauth-scheduler-sim", ctx.logDir, tag, ["--expose-gc"]);
   try {
     return await peer.request<SimFigures>({ type: "run", ...req }, 120_000);
   } finally {
-    await stopChild(child, 5000);
+    await stopChild(peer.child, 5000);
   }
 }

@@ -87,6 +87,24 @@ export interface OAuthProvider {
   stop(): Promise<void>;
 }
 
+/**
+ * An AddOAuth request for a credential of `provider`'s client (preset oidc, discovery against
+ * the front door, the client secret when the client is confidential), offline access asked for.
+ */
+export function credentialFor(
+  provider: Pick<OAuthProvider, "issuer" | "clientId" | "clientSecret">,
+  c: { name: string; env: string; scope: string; expiresEnv?: string },
+) {
+  return {
+    ...c,
+    preset: "oidc",
+    issuer: provider.issuer,
+    clientId: provider.clientId,
+    clientSecret: provider.clientSecret ?? "",
+    scopes: ["openid", "offline_access"],
+  };
+}
+
 /** Starts the front door, then the provider behind it with the front door's URL as issuer. */
 export async function startOAuthProvider(
   options: OAuthProviderOptions = {},
