@@ -1,10 +1,10 @@
 /**
  * kill -9 with a watching shim (issue #8): the BUILT secretsd as a child process, its fsync and
  * fdatasync slowed by an LD_PRELOAD library (test/fixtures/slow-fsync.c, built by
- * helpers/slow-fsync.ts) so that saves and snapshot rewrites stay in flight, and the BUILT shim writing real files. Each cycle
- * rotates a large secret (so the journal keeps outgrowing the snapshot and compactions run) and,
- * 15 ms later, the key the guest watches; secretsd is killed the moment the guest shows that
- * key, or after a while if it never does. Then:
+ * helpers/slow-fsync.ts) so that saves and snapshot rewrites stay in flight, and the BUILT shim
+ * writing real files. Each cycle rotates a large secret (so the journal keeps outgrowing the
+ * snapshot and compactions run) and, 15 ms later, the key the guest watches; secretsd is killed
+ * the moment the guest shows that key, or after a while if it never does. Then:
  * - everything the guest showed, and every acknowledged rotation, survived the kill;
  * - with the guest paused, the restarted host rotates once more (a version number a crash gave
  *   back would be reused here), and the guest, resumed, ends on that committed value;
