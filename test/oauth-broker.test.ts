@@ -109,6 +109,21 @@ function expectNoHostSecrets(bytes: string) {
   if (p.clientSecret) expect(bytes.includes(p.clientSecret), "client secret leaked").toBe(false);
 }
 
+/** A provider of its own, so that what the test counts and breaks is this credential's alone. */
+async function ownProvider(ttl = TTL) {
+  const own = await startOAuthProvider({
+    accessTokenTtlSec: ttl,
+    deviceInterval: 1,
+    clientSecret: "cs-test-broker-own-0123456789",
+  });
+  providers.push(own);
+  return own;
+}
+const providers: OAuthProvider[] = [];
+afterAll(async () => {
+  await Promise.all(providers.map((x) => x.stop()));
+});
+
 describe("device login on the host, then refreshes ahead of expiry", () => {
   test("a watching VM always holds an unexpired access token over several refresh cycles", async () => {
     const { token } = await d.client.access.createVm({ name: "vm-cycles" });
@@ -244,8 +259,11 @@ describe("a device login started from a VM", () => {
 
 describe("one refresh coordinator", () => {
   test("concurrent refreshes of one credential share one call to the provider", async () => {
-    await addCredential("single");
-    await deviceLogin("single");
+    // Its own provider, and tokens that the scheduler will not refresh during the test: the
+    // count is of these eight calls alone.
+    const p = await ownProvider(60);
+    await addCredential("single", "global", undefined, p);
+    await deviceLogin("single", p);
     const before = p.frontDoor.tokenRequestsFor("refresh_token");
     p.frontDoor.holdToken(300);
     const all = await Promise.all(
@@ -254,21 +272,6 @@ describe("one refresh coordinator", () => {
     expect(new Set(all.map((r) => r.version)).size).toBe(1);
     expect(p.frontDoor.tokenRequestsFor("refresh_token") - before).toBe(1);
   });
-});
-
-/** A provider of its own, so that what the test counts and breaks is this credential's alone. */
-async function ownProvider() {
-  const own = await startOAuthProvider({
-    accessTokenTtlSec: TTL,
-    deviceInterval: 1,
-    clientSecret: "cs-test-broker-own-0123456789",
-  });
-  providers.push(own);
-  return own;
-}
-const providers: OAuthProvider[] = [];
-afterAll(async () => {
-  await Promise.all(providers.map((x) => x.stop()));
 });
 
 describe("failures", () => {
@@ -488,8 +491,9 @@ describe("bad input is refused naming the field, and stores nothing", () => {
   });
 
   test("an imported refresh token that works: proven by one refresh, stored, delivered", async () => {
-    await addCredential("donor");
-    await deviceLogin("donor");
+    const p = await ownProvider(60);
+    await addCredential("donor", "global", undefined, p);
+    await deviceLogin("donor", p);
     const rt = (await hostOnly("donor")).refreshToken;
     // The donor goes without revoking: its refresh token is still good.
     await d.client.secrets.deleteSecret({ name: "donor" });
