@@ -15,6 +15,7 @@ import { methodDefinition } from "../proto/adapter.js";
 import { Health } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { AccessService } from "../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../proto/gen/vmauth/v1/env_pb.js";
+import { ManifestService } from "../proto/gen/vmauth/v1/manifest_pb.js";
 import { OAuthService } from "../proto/gen/vmauth/v1/oauth_pb.js";
 import { SecretService } from "../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../proto/gen/vmauth/v1/system_pb.js";
@@ -68,6 +69,7 @@ export interface VmAuthClient {
   access: PromiseClient<typeof AccessService>;
   system: PromiseClient<typeof SystemService>;
   oauth: PromiseClient<typeof OAuthService>;
+  manifests: PromiseClient<typeof ManifestService>;
   health: PromiseClient<typeof Health>;
   /** Where this client connects, for messages. */
   readonly target: string;
@@ -100,6 +102,7 @@ export function createClient(opts: ClientOptions): VmAuthClient {
     access: bind(AccessService),
     system: bind(SystemService),
     oauth: bind(OAuthService),
+    manifests: bind(ManifestService),
     health: bind(Health),
     target: opts.socket ?? target,
     close: () => channel.close(),

@@ -17,7 +17,10 @@ import { createAccessUseCases } from "./secrets/access.js";
 import type { DamageRegistry } from "./secrets/damage.js";
 import { createDamageRegistry, dropDamaged } from "./secrets/damage.js";
 import { createEnvUseCases } from "./secrets/env.js";
+import { createManifestUseCases } from "./secrets/manifest/manifests.js";
+import { createValueRefresher } from "./secrets/manifest/refresher.js";
 import { createOAuthUseCases } from "./secrets/oauth/oauth.js";
+import type { CronClock } from "./secrets/schedule/cron-scheduler.js";
 import { createSecretUseCases } from "./secrets/secrets.js";
 import { createSystemUseCases } from "./secrets/system.js";
 import { createWatchHub } from "./secrets/watch.js";
@@ -37,7 +40,13 @@ export interface Daemon {
 
 export const VERSION = "0.1.0";
 
-export function createDaemon(config: ServerConfig, log: Logger): Daemon {
+/** What tests may replace. */
+export interface DaemonOptions {
+  /** Drives manifest rotation schedules (a fake clock in tests). @default real time */
+  clock?: CronClock;
+}
+
+export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOptions = {}): Daemon {
   let state: DaemonState = "starting";
   const cleanups: (() => Promise<void> | void)[] = [];
   let stopImpl: (() => Promise<void>) | undefined;
@@ -91,11 +100,14 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         // Closed before the store (cleanups run in reverse): refreshes in flight settle first.
         const oauth = createOAuthUseCases({ ...deps, oauth: config.oauth });
         cleanups.push(() => oauth.close());
+        const refresher = createValueRefresher(deps, opts.clock ? { clock: opts.clock } : {});
+        cleanups.push(() => refresher.close());
         const transport = createTransport({
           secrets: createSecretUseCases(deps),
           access: createAccessUseCases(deps),
           env: createEnvUseCases(deps),
           oauth,
+          manifests: createManifestUseCases(deps),
           system: createSystemUseCases({
             ...deps,
             dataDir: config.dataDir,
@@ -112,6 +124,7 @@ export function createDaemon(config: ServerConfig, log: Logger): Daemon {
         transport.setServing(true);
         // Anything due or expired while secretsd was down is refreshed now.
         oauth.start();
+        refresher.start();
         state = "serving";
         stopImpl = async () => {
           transport.setServing(false);

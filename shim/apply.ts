@@ -85,6 +85,8 @@ export function createApplier(opts: ApplierOptions): Applier {
   // Units that already got the env (persisted, then as applied).
   let synced = new Set(opts.initial.units);
   const unacked = { units: new Set<string>(), errors: [] as string[] };
+  let lastMissing = "";
+  let lastMissingSeen = false;
 
   async function finish(snap: EnvSnapshot, vars: Record<string, VarSource>, omitted: string[]) {
     if (snap !== latest) return; // a newer snapshot's finish persists and acks for both
@@ -113,6 +115,7 @@ export function createApplier(opts: ApplierOptions): Applier {
       revision: snap.revision,
       restartedUnits: units,
       omitted,
+      ...(snap.missing?.length ? { missing: snap.missing } : {}),
       clientVersion: opts.clientVersion,
       error: errors.join("; ").slice(0, 1000),
     });
@@ -120,6 +123,21 @@ export function createApplier(opts: ApplierOptions): Applier {
 
   return {
     async apply(snap) {
+      // Required manifest entries secretsd has no good value for: their vars are absent from
+      // the files (never written empty); said by name, each time the set changes.
+      const missingNow = snap.missing ?? [];
+      const missing = missingNow.join(",");
+      if (missing !== lastMissing) {
+        lastMissing = missing;
+        if (missingNow.length > 0) {
+          opts.log.error("required entries are missing; their env vars are not written", {
+            missing: missingNow,
+          });
+        } else if (lastMissingSeen) {
+          opts.log.info("no required entry is missing any more");
+        }
+        lastMissingSeen = missingNow.length > 0;
+      }
       const values = new Map(snap.vars.map((v) => [v.name, v.value]));
       const r = render(values, f, opts.log);
       let w: Written;
@@ -133,6 +151,7 @@ export function createApplier(opts: ApplierOptions): Applier {
           revision: BigInt(persisted.revision),
           restartedUnits: [],
           omitted: r.omitted,
+          ...(snap.missing?.length ? { missing: snap.missing } : {}),
           clientVersion: opts.clientVersion,
           error: `revision ${snap.revision}: cannot write the env files: ${code}`,
         });

@@ -14,6 +14,7 @@ import { methodPath } from "../proto/adapter.js";
 import { Health, HealthCheckRequestSchema } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { AccessService } from "../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../proto/gen/vmauth/v1/env_pb.js";
+import { ManifestService } from "../proto/gen/vmauth/v1/manifest_pb.js";
 import { OAuthService } from "../proto/gen/vmauth/v1/oauth_pb.js";
 import { SecretService } from "../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../proto/gen/vmauth/v1/system_pb.js";
@@ -30,6 +31,7 @@ const SERVICES: DescService[] = [
   AccessService,
   SystemService,
   OAuthService,
+  ManifestService,
 ];
 /**
  * OAuth calls a VM token may make: they act only on credentials in the caller's own view

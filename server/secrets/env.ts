@@ -10,7 +10,7 @@ import type { Actor, Deps } from "./context.js";
 import { audited } from "./shared.js";
 import { checkNodeName } from "./validate.js";
 import type { EnvSnapshotValue, ViewPlan } from "./view.js";
-import { computeView, openPlan, planView } from "./view.js";
+import { computeView, missingOf, openPlan, planView } from "./view.js";
 
 export type { EnvSnapshotValue, EnvVarValue, ViewEntry } from "./view.js";
 
@@ -68,7 +68,15 @@ export function createEnvUseCases(deps: Deps) {
   function snapshot(vm: string): EnvSnapshot {
     const data = store.data;
     const plan = planOf(data, vm);
-    return { vm, revision: data.revision, vars: openPlan(deps, plan), detail: plan.detail, plan };
+    const vars = openPlan(deps, plan);
+    return {
+      vm,
+      revision: data.revision,
+      vars,
+      missing: missingOf(data, vm),
+      detail: plan.detail,
+      plan,
+    };
   }
 
   return {

@@ -16,7 +16,7 @@ import type { Deps } from "./context.js";
 import type { PresenceInfo } from "./presence.js";
 import { newPresenceInfo } from "./presence.js";
 import type { ViewEntry } from "./view.js";
-import { computeView, digestOf } from "./view.js";
+import { computeView, digestOf, missingOf } from "./view.js";
 import type { StreamSnapshot, Watcher } from "./watcher.js";
 
 /** What the hub keeps of one VM. */
@@ -77,7 +77,7 @@ export class Slots {
 export function createFanout(
   deps: Deps,
   slots: Slots,
-  snapshotOf: (view: ViewEntry[], revision: number) => StreamSnapshot,
+  snapshotOf: (view: ViewEntry[], revision: number, missing: string[]) => StreamSnapshot,
 ) {
   const { store } = deps;
   let dirty = new Set<string>();
@@ -120,7 +120,9 @@ export function createFanout(
       let cls = key === lastKey ? lastClass : classes.get(key);
       if (!cls) {
         const view = computeView(data, vm);
-        cls = new ViewClass(view, () => snapshotOf(view, revision));
+        // VMs of one class share their manifests' bindings too (vmsWithOwnSecrets).
+        const missing = missingOf(data, vm);
+        cls = new ViewClass(view, missing, () => snapshotOf(view, revision, missing));
         classes.set(key, cls);
       }
       if (cls !== lastClass) {
@@ -229,10 +231,11 @@ class ViewClass {
 
   constructor(
     view: ViewEntry[],
+    missing: readonly string[],
     /** Decrypts the view: called at most once, and only if some stream needs it. */
     private readonly open: () => StreamSnapshot,
   ) {
-    this.digest = digestOf(view);
+    this.digest = digestOf(view, missing);
   }
 
   /** The snapshot encoded by `encode`, or undefined when the view cannot be opened. */
@@ -254,11 +257,17 @@ class ViewClass {
   }
 }
 
-/** VMs with a VM-scoped secret; all others with the same groups share one view. */
+/**
+ * VMs with a VM-scoped secret or a manifest bound to them alone; all others with the same
+ * groups share one view (and the same missing manifest entries: a group's per-VM values are
+ * VM-scoped secrets, so a VM that has one is in its own class).
+ */
 function vmsWithOwnSecrets(data: StoreView): Set<string> {
   const out = new Set<string>();
   for (const s of Object.values(data.secrets))
     if (s.scope.startsWith("vm:")) out.add(s.scope.slice(3));
+  for (const m of Object.values(data.manifests))
+    if (m.bind.startsWith("vm:")) out.add(m.bind.slice(3));
   return out;
 }
 
@@ -271,7 +280,7 @@ function markAffected(data: StoreView, changes: readonly Change[], out: Set<stri
   for (const c of changes) {
     if (c.kind === "vm") out.add(c.vm);
     else if (c.kind === "group") for (const v of c.vms) out.add(v);
-    else if (c.kind === "secret") {
+    else if (c.kind === "secret" || c.kind === "manifest") {
       for (const scope of c.scopes) {
         if (scope === "global") all = true;
         else if (scope.startsWith("vm:")) out.add(scope.slice(3));

@@ -38,6 +38,8 @@ export interface AckInput {
   revision: number;
   restartedUnits: string[];
   omitted: string[];
+  /** Required manifest entries the shim was told are missing ("MANIFEST/ID ENV"). */
+  missing?: string[];
   clientVersion: string;
   error: string;
 }
@@ -92,6 +94,10 @@ export function checkAck(a: AckInput): void {
   }
   if (a.omitted.length > 1024 || !a.omitted.every((n) => ENV_NAME.test(n))) {
     throw invalidArgument("omitted", "must be at most 1024 env var names");
+  }
+  const missing = a.missing ?? [];
+  if (missing.length > 1024 || !missing.every((m) => m.length <= 400)) {
+    throw invalidArgument("missing", "must be at most 1024 entries of at most 400 characters");
   }
   if (a.error.length > 1024) throw invalidArgument("error", "must be at most 1024 characters");
   checkClientVersion(a.clientVersion);

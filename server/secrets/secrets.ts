@@ -104,6 +104,12 @@ export function createSecretUseCases(deps: Deps) {
         const record = await store.mutate((data, tx) => {
           const rec = getSecret(data, name);
           const nextScope = scope ? formatScope(scope) : rec.scope;
+          if (rec.class === "infrastructure" && nextScope !== "host") {
+            throw failedPrecondition(
+              `scope: secret '${name}' is infrastructure: host-only, it never enters a VM's view`,
+              "scope",
+            );
+          }
           if (scope) checkScopeExists(data, scope);
           const envs = [{ field: env === undefined ? "scope" : "env", env: env ?? rec.env }];
           if (rec.oauth?.expiresEnv) envs.push({ field: "scope", env: rec.oauth.expiresEnv });

@@ -16,6 +16,8 @@ const LABEL_KEY = /^[a-z0-9][a-z0-9_./-]{0,62}$/;
 /** A parsed scope. */
 export type Scope =
   | { kind: "global" }
+  /** Host-only: stored and used on the host (infrastructure), never in any VM's view. */
+  | { kind: "host" }
   | { kind: "group"; name: string }
   | { kind: "vm"; name: string };
 
@@ -55,16 +57,19 @@ export function checkValue(field: string, value: string): string {
 
 export function parseScope(field: string, scope: string): Scope {
   if (scope === "" || scope === "global") return { kind: "global" };
+  if (scope === "host") return { kind: "host" };
   const m = /^(group|vm):(.*)$/.exec(scope);
   if (!m?.[1] || m[2] === undefined) {
-    throw invalidArgument(field, `'${clip(scope)}' must be global, group:NAME or vm:NAME`);
+    throw invalidArgument(field, `'${clip(scope)}' must be global, group:NAME, vm:NAME or host`);
   }
   const kind = m[1] as "group" | "vm";
   return { kind, name: checkNodeName(field, kind, m[2]) };
 }
 
 export function formatScope(scope: Scope): string {
-  return scope.kind === "global" ? "global" : `${scope.kind}:${scope.name}`;
+  return scope.kind === "global" || scope.kind === "host"
+    ? scope.kind
+    : `${scope.kind}:${scope.name}`;
 }
 
 export function checkLabels(field: string, labels: Record<string, string>): Record<string, string> {

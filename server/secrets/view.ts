@@ -16,6 +16,7 @@ import type { StoreView } from "../store/store.js";
 import type { SecretRecord, SecretVersionRecord } from "../store/types.js";
 import type { Deps } from "./context.js";
 import { secretAad } from "./context.js";
+import { missingEntries } from "./manifest/targets.js";
 
 /** One env var of a view, before decryption. */
 export interface ViewEntry {
@@ -42,6 +43,8 @@ export interface EnvSnapshotValue {
   vm: string;
   revision: number;
   vars: EnvVarValue[];
+  /** Required manifest entries the VM has no good value for, as "MANIFEST/ID ENV" (issue #11). */
+  missing: string[];
 }
 
 /** What opening a view needs of each variable, computed once per view and revision. */
@@ -62,6 +65,15 @@ export interface PlannedVar {
   /** An oauth access token's expiry (ISO 8601, UTF-8): not secret, never sealed. */
   plain?: Buffer;
   record: SecretVersionRecord;
+}
+
+/**
+ * Required manifest entries `vm` has no good value for, as "MANIFEST/ID ENV": delivered with
+ * its view so that the shim can say what is missing (their vars are simply absent).
+ */
+export function missingOf(data: StoreView, vm: string): string[] {
+  if (Object.keys(data.manifests).length === 0) return [];
+  return missingEntries(data, vm).map((m) => `${m.id} ${m.env}`);
 }
 
 /** The view of `vm` in `data`, sorted by env var name; empty for an unknown VM. */
@@ -154,8 +166,10 @@ export function openPlan(deps: Pick<Deps, "barrier" | "damage">, plan: ViewPlan)
  * value the shim already holds (issue #8). The nonce is public (it is stored beside the
  * ciphertext) and says nothing about the value.
  */
-export function digestOf(view: ViewEntry[]): string {
+export function digestOf(view: ViewEntry[], missing: readonly string[] = []): string {
   const h = createHash("sha256");
+  // What is missing is part of what the shim applied (it logs and reports it).
+  for (const m of missing) h.update(`!${m}\n`);
   for (const { env, secret, field } of view) {
     // Never throws: a record missing its current version (damage) still has a digest, and
     // fails only when the view is opened (the fan-out computes digests for every VM).

@@ -12,7 +12,7 @@ import { createFanout, Slots } from "./fanout.js";
 import type { AckInput, Presence } from "./presence.js";
 import { applyAck, checkAck, checkClientVersion } from "./presence.js";
 import type { ViewEntry } from "./view.js";
-import { computeView, digestOf, openPlan, planView } from "./view.js";
+import { computeView, digestOf, missingOf, openPlan, planView } from "./view.js";
 import type { StreamSnapshot, WatchSink } from "./watcher.js";
 import { startHeartbeats, Watcher } from "./watcher.js";
 
@@ -58,7 +58,7 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
   for (const vm of Object.keys(store.data.vms)) {
     const view = computeView(store.data, vm);
     const s = slot(vm);
-    s.digest = digestOf(view);
+    s.digest = digestOf(view, missingOf(store.data, vm));
     s.info.viewRevision = Math.max(0, ...view.map((e) => e.secret.modRevision));
   }
 
@@ -78,9 +78,9 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
   );
 
   /** The snapshot of `view` as streams get it; FAILED_PRECONDITION naming a damaged secret. */
-  function snapshotOf(view: ViewEntry[], revision: number): StreamSnapshot {
+  function snapshotOf(view: ViewEntry[], revision: number, missing: string[]): StreamSnapshot {
     const vars = openPlan(deps, planView(deps, view));
-    return { vm: "", revision, vars, digest: digestOf(view) };
+    return { vm: "", revision, vars, missing, digest: digestOf(view, missing) };
   }
 
   /** Sends the VM's current view to each of its streams, whatever they last got. */
@@ -90,7 +90,7 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
     const data = store.data;
     let snapshot: StreamSnapshot;
     try {
-      snapshot = snapshotOf(computeView(data, vm), data.revision);
+      snapshot = snapshotOf(computeView(data, vm), data.revision, missingOf(data, vm));
     } catch (err) {
       for (const w of s.watchers) w.close(err);
       return;
@@ -193,11 +193,12 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
       signal.addEventListener("abort", onAbort, { once: true });
       try {
         const view = computeView(data, vm);
+        const missing = missingOf(data, vm);
         // A heartbeat first, so that the watcher learns the interval; then the snapshot if
         // the watcher's digest is not the current one.
         w.push(sink.heartbeat(data.revision));
-        if (ahead || req.appliedDigest !== digestOf(view)) {
-          w.push(sink.encode(snapshotOf(view, data.revision)));
+        if (ahead || req.appliedDigest !== digestOf(view, missing)) {
+          w.push(sink.encode(snapshotOf(view, data.revision, missing)));
           await deps.audit.record("delivery", {
             requestId: actor.requestId,
             actor: `vm:${vm}`,
@@ -232,6 +233,7 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
         detail: [
           a.restartedUnits.length ? `restarted ${a.restartedUnits.join(",")}` : "",
           a.omitted.length ? `omitted ${a.omitted.join(",")}` : "",
+          a.missing?.length ? `missing ${a.missing.map((m) => m.split(" ")[0]).join(",")}` : "",
         ]
           .filter(Boolean)
           .join("; "),

@@ -90,6 +90,7 @@ export function forkDocument(doc: StoreData): StoreData {
     groups: { ...doc.groups },
     vms: { ...doc.vms },
     adminTokens: { ...doc.adminTokens },
+    manifests: { ...doc.manifests },
   };
 }
 

@@ -10,6 +10,7 @@ import type {
   Change,
   ChangeSet,
   GroupRecord,
+  ManifestRecord,
   SecretRecord,
   Section,
   StoreData,
@@ -64,6 +65,12 @@ function recordChanges(section: Section, before: unknown, after: unknown): Chang
       const group = ((after ?? before) as GroupRecord | undefined)?.name ?? "";
       // Members' views change through their own VM records (access.ts puts each one).
       return [{ kind: "group", group, vms: [] }];
+    }
+    case "manifests": {
+      const b = before as ManifestRecord | undefined;
+      const a = after as ManifestRecord | undefined;
+      const scopes = [...new Set([b?.bind, a?.bind].filter((s) => s !== undefined))];
+      return [{ kind: "manifest", name: (a ?? b)?.name ?? "", scopes }];
     }
     case "adminTokens": {
       const admin = ((after ?? before) as AdminTokenRecord | undefined)?.name;

@@ -152,5 +152,7 @@ function checkSchema(data: StoreData) {
       `store schema version ${String(data.schemaVersion)} is newer than this secretsd supports (${SCHEMA_VERSION})`,
     );
   }
-  // Schema 1 is the first; migrations from older versions go here, in order.
+  // Schema 1 is the first; migrations from older versions go here, in order. Sections added
+  // within schema 1 are absent from documents written before them.
+  data.manifests ??= {};
 }

@@ -12,6 +12,7 @@ import type {
   ChangeSet,
   GroupRecord,
   KeyringRecord,
+  ManifestRecord,
   RecordKinds,
   SecretRecord,
   Section,
@@ -32,6 +33,7 @@ export interface StoreView {
   readonly groups: Readonly<Record<string, GroupRecord>>;
   readonly vms: Readonly<Record<string, VmRecord>>;
   readonly adminTokens: Readonly<Record<string, AdminTokenRecord>>;
+  readonly manifests: Readonly<Record<string, ManifestRecord>>;
 }
 
 /** What a record is put as: the store stamps `modRevision`. */

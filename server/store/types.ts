@@ -17,6 +17,8 @@ export interface StoreData {
   groups: Record<string, GroupRecord>;
   vms: Record<string, VmRecord>;
   adminTokens: Record<string, AdminTokenRecord>;
+  /** Manifests: what a VM or a group of VMs needs (issue #11). Absent in older documents. */
+  manifests: Record<string, ManifestRecord>;
 }
 
 /** The data keys, wrapped by the master key (barrier/keyring). */
@@ -42,6 +44,10 @@ export interface SecretVersionRecord {
   createdBy: string;
   /** OAuth access tokens: when this one expires (ISO 8601), when the provider said. */
   expiresAt?: string;
+  /** Manifest-made values: generated, provided by a person, or fetched. */
+  source?: "generated" | "provided" | "fetched";
+  /** The value did not match the secret's `format` when it was stored. */
+  malformed?: boolean;
 }
 
 /** How an oauth credential stands with its provider. */
@@ -104,9 +110,56 @@ export interface SecretRecord {
   allowSensitiveEnv?: boolean;
   /** Kind "oauth": the provider, the client and the host-only tokens. */
   oauth?: OAuthRecord;
+  /** Made by a manifest entry (issue #11). */
+  origin?: SecretOriginRecord;
+  /**
+   * "infrastructure": host-only, never in a view (its scope is "host"); the other manifest
+   * classes say where the value comes from.
+   */
+  class?: "per_install_generated" | "user_prompt" | "infrastructure" | "remote_fetch";
+  /** A regex source the whole value must match (manifest `format`). */
+  format?: string;
+  /** How a per_install_generated (or generated infrastructure) value is made. */
+  generator?: Readonly<Record<string, unknown>>;
+  /** Where a remote_fetch value comes from, and how often (server/secrets/manifest/fetch.ts). */
+  fetch?: {
+    readonly command?: readonly string[];
+    readonly file?: string;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+  };
+  /** The last failed fetch, said plainly (never a value); cleared by a good one. */
+  fetchError?: string;
+  fetchErrorAt?: string;
+  /** A cron expression: regenerate (generated) or re-fetch (fetched) on schedule. */
+  rotate?: string;
   /** 0 for an oauth credential that holds no access token (before login, after logout). */
   currentVersion: number;
   versions: SecretVersionRecord[];
+  createdAt: string;
+  updatedAt: string;
+  /** Store revision of the last put of this record (stamped by the store). */
+  modRevision: number;
+}
+
+/**
+ * Where a manifest-made secret comes from: the manifest, its entry, and for a per-VM value
+ * the VM it was made for.
+ */
+export interface SecretOriginRecord {
+  manifest: string;
+  entry: string;
+  vm?: string;
+}
+
+/** A manifest as applied: its validated text's entries, bound to a VM or a group. */
+export interface ManifestRecord {
+  name: string;
+  description: string;
+  /** "vm:NAME" or "group:NAME". */
+  bind: string;
+  /** The entries as validated (server/secrets/manifest/schema.ts); opaque to the store. */
+  entries: readonly Readonly<Record<string, unknown>>[];
   createdAt: string;
   updatedAt: string;
   /** Store revision of the last put of this record (stamped by the store). */
@@ -152,6 +205,8 @@ export type Change =
   | { kind: "vm"; vm: string }
   | { kind: "group"; group: string; vms: string[] }
   | { kind: "token"; vm?: string; admin?: string }
+  /** A manifest changed: the VMs it is bound to (a scope, as for secrets) may be affected. */
+  | { kind: "manifest"; name: string; scopes: string[] }
   | { kind: "keyring" };
 
 /** The record kinds, by the document section that holds them (keyed by `name`). */
@@ -160,13 +215,20 @@ export interface RecordKinds {
   groups: GroupRecord;
   vms: VmRecord;
   adminTokens: AdminTokenRecord;
+  manifests: ManifestRecord;
 }
 
 /** A document section of records keyed by name. */
 export type Section = keyof RecordKinds;
 
 /** Every section, in the order the document holds them. */
-export const SECTIONS: readonly Section[] = ["secrets", "groups", "vms", "adminTokens"];
+export const SECTIONS: readonly Section[] = [
+  "secrets",
+  "groups",
+  "vms",
+  "adminTokens",
+  "manifests",
+];
 
 /** One record put: the record as the store froze it, `modRevision` stamped. */
 export interface RecordPut<S extends Section = Section> {
@@ -228,5 +290,6 @@ export function emptyStore(): StoreData {
     groups: {},
     vms: {},
     adminTokens: {},
+    manifests: {},
   };
 }

@@ -21,6 +21,8 @@ export interface WireSnapshot {
   revision: number;
   vars: readonly (Omit<EnvVarValue, "value"> & { value: string | Uint8Array })[];
   digest: string;
+  /** Field 5: required manifest entries without a good value (never empty strings). */
+  missing?: readonly string[];
 }
 
 /** A variable's fields other than its value, encoded: they repeat call after call. */
@@ -64,6 +66,7 @@ export function encodeSnapshotResponse(s: WireSnapshot, meta?: readonly VarMeta[
   if (s.revision !== 0) body += 1 + varintLen(s.revision);
   for (const len of varLens) body += 1 + varintLen(len) + len;
   body += strField(s.digest);
+  for (const m of s.missing ?? []) body += strField(m);
   const buf = Buffer.allocUnsafe(1 + varintLen(body) + body);
   let o = 0;
   buf[o++] = 0x0a; // field 1, length-delimited
@@ -93,6 +96,7 @@ export function encodeSnapshotResponse(s: WireSnapshot, meta?: readonly VarMeta[
     o = writeStr(buf, o, 0x2a, v.scope);
   });
   o = writeStr(buf, o, 0x22, s.digest);
+  for (const m of s.missing ?? []) o = writeStr(buf, o, 0x2a, m); // field 5, repeated
   if (o !== buf.length) throw new Error(`env-wire: wrote ${o} of ${buf.length} bytes`);
   return new Encoded(buf);
 }

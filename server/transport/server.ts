@@ -23,6 +23,7 @@ import { ServerReflection as ReflectionV1 } from "../../proto/gen/grpc/reflectio
 import { ServerReflection as ReflectionV1alpha } from "../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AccessService } from "../../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../../proto/gen/vmauth/v1/env_pb.js";
+import { ManifestService } from "../../proto/gen/vmauth/v1/manifest_pb.js";
 import { OAuthService } from "../../proto/gen/vmauth/v1/oauth_pb.js";
 import { SecretService } from "../../proto/gen/vmauth/v1/secrets_pb.js";
 import { SystemService } from "../../proto/gen/vmauth/v1/system_pb.js";
@@ -35,6 +36,7 @@ import type { AccessUseCases } from "../secrets/access.js";
 import type { Caller } from "../secrets/caller.js";
 import { actorOf } from "../secrets/caller.js";
 import type { EnvUseCases } from "../secrets/env.js";
+import type { ManifestUseCases } from "../secrets/manifest/manifests.js";
 import type { OAuthUseCases } from "../secrets/oauth/oauth.js";
 import type { SecretUseCases } from "../secrets/secrets.js";
 import type { SystemUseCases } from "../secrets/system.js";
@@ -48,6 +50,7 @@ import { GRPC_JS_VERSION, http2ServersOf } from "./grpc-internals.js";
 import { accessHandlers } from "./handlers/access.js";
 import { envHandlers } from "./handlers/env.js";
 import { createHealth } from "./handlers/health.js";
+import { manifestHandlers } from "./handlers/manifest.js";
 import { oauthHandlers } from "./handlers/oauth.js";
 import { reflectionHandlers } from "./handlers/reflection.js";
 import { secretHandlers } from "./handlers/secrets.js";
@@ -59,6 +62,7 @@ export interface TransportDeps {
   access: AccessUseCases;
   env: EnvUseCases;
   oauth: OAuthUseCases;
+  manifests: ManifestUseCases;
   system: SystemUseCases;
   hub: WatchHub;
   audit: AuditBroker;
@@ -83,7 +87,14 @@ export interface Transport {
  */
 const GETENV_TURN_BUDGET_MS = 0.2;
 
-const API: DescService[] = [SecretService, EnvService, AccessService, SystemService, OAuthService];
+const API: DescService[] = [
+  SecretService,
+  EnvService,
+  AccessService,
+  SystemService,
+  OAuthService,
+  ManifestService,
+];
 /**
  * What a VM token may call: its env, and the OAuth calls that act only on credentials in its
  * own view (a device login for one bound to it, a refresh); the use cases check which.
@@ -167,8 +178,9 @@ export function createTransport(deps: TransportDeps): Transport {
     };
     add(SecretService, secretHandlers(deps.secrets));
     add(EnvService, envHandlers(deps.env, deps.hub, deps.heartbeatMs, turns));
-    add(AccessService, accessHandlers(deps.access, deps.hub.presence));
+    add(AccessService, accessHandlers(deps.access, deps.hub.presence, deps.manifests.missing));
     add(OAuthService, oauthHandlers(deps.oauth));
+    add(ManifestService, manifestHandlers(deps.manifests));
     add(
       SystemService,
       systemHandlers(deps.system, {

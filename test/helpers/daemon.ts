@@ -10,7 +10,7 @@ import type { ClientOptions, VmAuthClient } from "../../client/index.js";
 import { createClient } from "../../client/index.js";
 import type { ServerOptions } from "../../server/config.js";
 import { resolveServerConfig } from "../../server/config.js";
-import type { Daemon } from "../../server/daemon.js";
+import type { Daemon, DaemonOptions } from "../../server/daemon.js";
 import { createDaemon } from "../../server/daemon.js";
 import { createLogger } from "../../server/logger.js";
 import { testRoot } from "./values.js";
@@ -38,6 +38,8 @@ export async function startDaemon(
     heartbeatMs?: number;
     /** Any other server settings (timeouts, auth throttle, ...). */
     server?: Partial<ServerOptions>;
+    /** What drives manifest rotation schedules (a fake clock). */
+    daemon?: DaemonOptions;
   } = {},
 ): Promise<TestDaemon> {
   const root = testRoot();
@@ -65,7 +67,7 @@ export async function startDaemon(
         appendFileSync(join(dataDir, "secretsd-test.log"), l);
       },
     });
-    state.daemon = createDaemon(config, log);
+    state.daemon = createDaemon(config, log, opts.daemon);
     const addr = await state.daemon.start();
     state.tcp = addr.tcp ?? "";
   };

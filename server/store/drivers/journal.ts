@@ -18,8 +18,8 @@ import { createHash, randomBytes } from "node:crypto";
 import type { ChangeSet, Section, StoreData } from "../types.js";
 
 /**
- * Secrets and VMs (the large sections) are journaled record by record; groups and admin
- * tokens (few and small) are journaled as their whole section, and the keyring whole, when a
+ * Secrets and VMs (the large sections) are journaled record by record; groups, admin tokens
+ * and manifests (few and small) are journaled as their whole section, and the keyring whole, when a
  * set touches them. That is the format every version of this journal wrote, so an older
  * secretsd still reads what this one writes.
  */
@@ -33,7 +33,8 @@ type ByRecord = (typeof BY_RECORD)[number];
  */
 export function encodeEntry(set: ChangeSet, view: StoreData): Buffer {
   const entry: JournalEntry = { rev: set.revision, set: {} };
-  const whole: Partial<Record<"groups" | "adminTokens", Record<string, unknown>>> = {};
+  const whole: Partial<Record<"groups" | "adminTokens" | "manifests", Record<string, unknown>>> =
+    {};
   const touch = (section: Section, name: string, rec: unknown) => {
     if (section === "secrets" || section === "vms") {
       entry.set[section] ??= {};

@@ -9,6 +9,8 @@ import { ts } from "../convert.js";
 export function accessHandlers(
   access: AccessUseCases,
   presence: Presence,
+  /** Required manifest entries a VM has no good value for (issue #11). */
+  missingRequired: (vm: string) => string[],
 ): ServiceImpl<typeof AccessService> {
   const toVm = (r: VmRecord): MessageInitShape<typeof VmSchema> => {
     const p = presence.of(r.name);
@@ -27,6 +29,7 @@ export function accessHandlers(
       lastError: p.lastError,
       diverged: p.diverged,
       damagedSecrets: presence.damagedIn(r.name),
+      missingRequired: missingRequired(r.name),
     };
   };
   return {

@@ -59,6 +59,7 @@ export function envHandlers(
         revision: Number(req.revision),
         restartedUnits: req.restartedUnits,
         omitted: req.omitted,
+        missing: req.missing,
         clientVersion: req.clientVersion,
         error: req.error,
       });

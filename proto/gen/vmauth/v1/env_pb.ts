@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vmauth/v1/env.proto.
  */
 export const file_vmauth_v1_env: GenFile = /*@__PURE__*/
-  fileDesc("ChN2bWF1dGgvdjEvZW52LnByb3RvEgl2bWF1dGgudjEiVQoGRW52VmFyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGc2VjcmV0GAMgASgJEg8KB3ZlcnNpb24YBCABKA0SDQoFc2NvcGUYBSABKAkiXAoLRW52U25hcHNob3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSHwoEdmFycxgDIAMoCzIRLnZtYXV0aC52MS5FbnZWYXISDgoGZGlnZXN0GAQgASgJIhsKDUdldEVudlJlcXVlc3QSCgoCdm0YASABKAkiOgoOR2V0RW52UmVzcG9uc2USKAoIc25hcHNob3QYASABKAsyFi52bWF1dGgudjEuRW52U25hcHNob3QiZQoPV2F0Y2hFbnZSZXF1ZXN0EgoKAnZtGAEgASgJEhYKDnNpbmNlX3JldmlzaW9uGAIgASgEEhYKDmNsaWVudF92ZXJzaW9uGAMgASgJEhYKDmFwcGxpZWRfZGlnZXN0GAQgASgJIlwKCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtpbnRlcnZhbF9tcxgDIAEoDSJyChBXYXRjaEVudlJlc3BvbnNlEioKCHNuYXBzaG90GAEgASgLMhYudm1hdXRoLnYxLkVudlNuYXBzaG90SAASKQoJaGVhcnRiZWF0GAIgASgLMhQudm1hdXRoLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50In4KDUFja0VudlJlcXVlc3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSFwoPcmVzdGFydGVkX3VuaXRzGAMgAygJEg8KB29taXR0ZWQYBCADKAkSFgoOY2xpZW50X3ZlcnNpb24YBSABKAkSDQoFZXJyb3IYBiABKAkiEAoOQWNrRW52UmVzcG9uc2Uy0QEKCkVudlNlcnZpY2USPQoGR2V0RW52Ehgudm1hdXRoLnYxLkdldEVudlJlcXVlc3QaGS52bWF1dGgudjEuR2V0RW52UmVzcG9uc2USRQoIV2F0Y2hFbnYSGi52bWF1dGgudjEuV2F0Y2hFbnZSZXF1ZXN0Ghsudm1hdXRoLnYxLldhdGNoRW52UmVzcG9uc2UwARI9CgZBY2tFbnYSGC52bWF1dGgudjEuQWNrRW52UmVxdWVzdBoZLnZtYXV0aC52MS5BY2tFbnZSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChN2bWF1dGgvdjEvZW52LnByb3RvEgl2bWF1dGgudjEiVQoGRW52VmFyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGc2VjcmV0GAMgASgJEg8KB3ZlcnNpb24YBCABKA0SDQoFc2NvcGUYBSABKAkibQoLRW52U25hcHNob3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSHwoEdmFycxgDIAMoCzIRLnZtYXV0aC52MS5FbnZWYXISDgoGZGlnZXN0GAQgASgJEg8KB21pc3NpbmcYBSADKAkiGwoNR2V0RW52UmVxdWVzdBIKCgJ2bRgBIAEoCSI6Cg5HZXRFbnZSZXNwb25zZRIoCghzbmFwc2hvdBgBIAEoCzIWLnZtYXV0aC52MS5FbnZTbmFwc2hvdCJlCg9XYXRjaEVudlJlcXVlc3QSCgoCdm0YASABKAkSFgoOc2luY2VfcmV2aXNpb24YAiABKAQSFgoOY2xpZW50X3ZlcnNpb24YAyABKAkSFgoOYXBwbGllZF9kaWdlc3QYBCABKAkiXAoJSGVhcnRiZWF0EhAKCHJldmlzaW9uGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2ludGVydmFsX21zGAMgASgNInIKEFdhdGNoRW52UmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi52bWF1dGgudjEuRW52U25hcHNob3RIABIpCgloZWFydGJlYXQYAiABKAsyFC52bWF1dGgudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQijwEKDUFja0VudlJlcXVlc3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSFwoPcmVzdGFydGVkX3VuaXRzGAMgAygJEg8KB29taXR0ZWQYBCADKAkSFgoOY2xpZW50X3ZlcnNpb24YBSABKAkSDQoFZXJyb3IYBiABKAkSDwoHbWlzc2luZxgHIAMoCSIQCg5BY2tFbnZSZXNwb25zZTLRAQoKRW52U2VydmljZRI9CgZHZXRFbnYSGC52bWF1dGgudjEuR2V0RW52UmVxdWVzdBoZLnZtYXV0aC52MS5HZXRFbnZSZXNwb25zZRJFCghXYXRjaEVudhIaLnZtYXV0aC52MS5XYXRjaEVudlJlcXVlc3QaGy52bWF1dGgudjEuV2F0Y2hFbnZSZXNwb25zZTABEj0KBkFja0VudhIYLnZtYXV0aC52MS5BY2tFbnZSZXF1ZXN0Ghkudm1hdXRoLnYxLkFja0VudlJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * EnvVar is one variable of a VM's env.
@@ -86,6 +86,14 @@ export type EnvSnapshot = Message<"vmauth.v1.EnvSnapshot"> & {
    * @generated from field: string digest = 4;
    */
   digest: string;
+
+  /**
+   * Required manifest entries the VM has no good value for, as "MANIFEST/ID ENV": their vars
+   * are absent (never empty); the shim logs them and reports them in its ack.
+   *
+   * @generated from field: repeated string missing = 5;
+   */
+  missing: string[];
 };
 
 /**
@@ -272,6 +280,13 @@ export type AckEnvRequest = Message<"vmauth.v1.AckEnvRequest"> & {
    * @generated from field: string error = 6;
    */
   error: string;
+
+  /**
+   * The snapshot's missing required entries, as received (issue #11).
+   *
+   * @generated from field: repeated string missing = 7;
+   */
+  missing: string[];
 };
 
 /**
