@@ -232,6 +232,12 @@ describe("plan → apply → validate", () => {
     await w.until(() =>
       w.snapshots().some((s) => s && "vars" in s && s.vars.some((v) => v.value === key)),
     );
+    // The host-only infrastructure value is in no frame the VM was sent.
+    const signing = (await d.client.secrets.getSecretValue({ name: "web.signing" })).value;
+    const frames = w.frames.map((f) =>
+      JSON.stringify(f, (_k, v) => (typeof v === "bigint" ? String(v) : v)),
+    );
+    expect(frames.join("\n")).not.toContain(signing);
     const last = w.snapshots().at(-1);
     expect(last && "missing" in last ? last.missing : ["?"]).toEqual([]);
     w.cancel();
