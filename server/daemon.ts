@@ -102,12 +102,14 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
         cleanups.push(() => oauth.close());
         const refresher = createValueRefresher(deps, opts.clock ? { clock: opts.clock } : {});
         cleanups.push(() => refresher.close());
+        const manifests = createManifestUseCases(deps);
+        cleanups.push(() => manifests.close());
         const transport = createTransport({
           secrets: createSecretUseCases(deps),
           access: createAccessUseCases(deps),
           env: createEnvUseCases(deps),
           oauth,
-          manifests: createManifestUseCases(deps),
+          manifests,
           system: createSystemUseCases({
             ...deps,
             dataDir: config.dataDir,

@@ -247,6 +247,21 @@ describe("plan → apply → validate", () => {
   });
 });
 
+describe("a VM that joins a bound group", () => {
+  test("gets its own generated values at once, and is incomplete only for what a person must provide", async () => {
+    await d.client.access.createVm({ name: "w3", groups: ["web"] });
+    let e3 = await env("w3");
+    for (let i = 0; i < 50 && !e3.vars.SESSION_KEY; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      e3 = await env("w3");
+    }
+    expect(e3.vars.SESSION_KEY).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(e3.vars.SESSION_KEY).not.toBe((await env("w1")).vars.SESSION_KEY);
+    expect(e3.vars.OPENAI_API_KEY).toBeDefined(); // provided once for the group
+    expect(e3.missing).toEqual([]);
+  });
+});
+
 describe("remote_fetch", () => {
   test("a changed file reaches a watching VM; a failing command keeps the last value", async () => {
     const bind = { target: { case: "vm" as const, value: "w1" } };

@@ -37,8 +37,51 @@ export interface ManifestPlan {
   vms: { vm: string; env: string[]; missing: string[] }[];
 }
 
+/** secretsd acting on its own: values made for a VM that joined a bound group. */
+const SYSTEM: Actor = { caller: { kind: "system", name: "manifest" }, requestId: "-" };
+
 export function createManifestUseCases(deps: Deps) {
   const { store } = deps;
+  // A VM created in, or added to, a group a manifest is bound to gets its own generated
+  // values at once ("each VM gets its own value"), not at the next apply.
+  const unsubscribe = store.onCommit((_rev, changes) => {
+    for (const c of changes) {
+      if (c.kind === "vm") {
+        fillGenerated(c.vm).catch((err: unknown) =>
+          deps.log.error("generating a VM's manifest values failed", { vm: c.vm, err }),
+        );
+      }
+    }
+  });
+
+  /** Generates the per-VM values `vm` lacks, over every manifest bound to it. */
+  async function fillGenerated(vm: string) {
+    const todo = generatedMissing(store.data, vm);
+    if (todo.length === 0) return;
+    const made = await store.mutate((head, tx) => {
+      const now = new Date().toISOString();
+      const out: string[] = [];
+      for (const { manifest, target } of todo) {
+        if (head.secrets[target.secret] || !head.vms[vm]) continue;
+        const value = generateValue(target.entry.generator as never);
+        putEntrySecret(head, tx, manifest, target, { value, source: "generated" }, SYSTEM, now);
+        out.push(target.secret);
+      }
+      return out;
+    });
+    for (const secret of made) {
+      await deps.audit
+        .record("change", {
+          requestId: "-",
+          actor: "system:manifest",
+          action: "manifest.generate",
+          secret,
+          vm,
+          result: "ok",
+        })
+        .catch(() => {});
+    }
+  }
 
   /** The plan of `text` bound to `bindIn`, against the committed store; changes nothing. */
   function plan(text: string, bindIn: { vm?: string; group?: string }, regenerate: string[]) {
@@ -236,6 +279,8 @@ export function createManifestUseCases(deps: Deps) {
 
     /** Required entries `vm` has no good value for ("MANIFEST/ID"). */
     missing: (vm: string) => missingRequired(store.data, vm),
+
+    close: () => unsubscribe(),
   };
 
   /**
@@ -293,6 +338,30 @@ export function createManifestUseCases(deps: Deps) {
 export type ManifestUseCases = ReturnType<typeof createManifestUseCases>;
 
 // --- internal ---
+
+/** Per-VM generated entries of the manifests bound to `vm` whose secret does not exist. */
+function generatedMissing(data: StoreView, vm: string) {
+  const rec = data.vms[vm];
+  const out: { manifest: string; target: Target }[] = [];
+  if (!rec) return out;
+  for (const m of Object.values(data.manifests)) {
+    const bound =
+      m.bind === `vm:${vm}` ||
+      (m.bind.startsWith("group:") && rec.groups.includes(m.bind.slice(6)));
+    if (!bound) continue;
+    for (const e of entriesOf(m)) {
+      if (e.class !== "per_install_generated") continue;
+      try {
+        for (const t of targetsOf(m.name, [e], m.bind, [vm])) {
+          if (!data.secrets[t.secret]) out.push({ manifest: m.name, target: t });
+        }
+      } catch {
+        // A name too long for this VM: reported as missing by readiness.
+      }
+    }
+  }
+  return out;
+}
 
 function isMalformed(e: ManifestEntry, value: string): boolean {
   return e.format !== undefined && !matchesFormat(e.format, value).ok;
