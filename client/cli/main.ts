@@ -29,6 +29,7 @@ const subCommands: Record<string, Lazy> = {
   group: () => load(import("./commands/group.js")),
   token: () => load(import("./commands/token.js")),
   oauth: () => load(import("./commands/oauth.js")),
+  manifest: () => load(import("./commands/manifest.js")),
   rekey: () => load(import("./commands/rekey.js")),
   audit: () => load(import("./commands/audit.js")),
 };

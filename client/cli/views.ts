@@ -4,6 +4,13 @@
  * proto change never silently changes what scripts read.
  */
 import type { AdminToken, Group, Vm } from "../../proto/gen/vmauth/v1/access_pb.js";
+import type {
+  EntryStatus,
+  ManifestInfo,
+  PlannedEntry,
+  VmEnvPlan,
+} from "../../proto/gen/vmauth/v1/manifest_pb.js";
+import { EntryAction, EntryState } from "../../proto/gen/vmauth/v1/manifest_pb.js";
 import type { OAuthCredential } from "../../proto/gen/vmauth/v1/oauth_pb.js";
 import { OauthState } from "../../proto/gen/vmauth/v1/oauth_pb.js";
 import type { Secret, SecretVersion } from "../../proto/gen/vmauth/v1/secrets_pb.js";
@@ -114,6 +121,7 @@ export function vmJson(v: Vm | undefined) {
     lastError: v.lastError,
     diverged: v.diverged,
     damagedSecrets: [...v.damagedSecrets],
+    missingRequired: [...v.missingRequired],
   };
 }
 
@@ -168,5 +176,84 @@ export function statusJson(s: GetStatusResponse, target: string) {
     damagedSecrets: [...s.damagedSecrets],
     storeWarnings: [...s.storeWarnings],
     oauthAttention: [...s.oauthAttention],
+  };
+}
+
+const ENTRY_ACTIONS: Record<EntryAction, string> = {
+  [EntryAction.UNSPECIFIED]: "unspecified",
+  [EntryAction.KEEP]: "keep",
+  [EntryAction.GENERATE]: "generate",
+  [EntryAction.REGENERATE]: "regenerate",
+  [EntryAction.FETCH]: "fetch",
+  [EntryAction.PROVIDE]: "provide",
+};
+
+const ENTRY_STATES: Record<EntryState, string> = {
+  [EntryState.UNSPECIFIED]: "unspecified",
+  [EntryState.CONFIGURED]: "configured",
+  [EntryState.MISSING]: "missing",
+  [EntryState.MALFORMED]: "malformed",
+};
+
+/** A manifest entry's action in words (keep, generate, regenerate, fetch, provide). */
+export function entryActionText(a: EntryAction): string {
+  return ENTRY_ACTIONS[a] ?? "unspecified";
+}
+
+/** A manifest entry's state in words (configured, missing, malformed). */
+export function entryStateText(s: EntryState): string {
+  return ENTRY_STATES[s] ?? "unspecified";
+}
+
+/** A manifest as recorded (its entries are in `manifest show`). */
+export function manifestInfoJson(m: ManifestInfo | undefined) {
+  if (!m) return null;
+  return {
+    name: m.name,
+    description: m.description,
+    bind: m.bind,
+    entryCount: m.entryCount,
+    createdAt: iso(m.createdAt),
+    updatedAt: iso(m.updatedAt),
+    modRevision: Number(m.modRevision),
+  };
+}
+
+/** One manifest entry for one target, as planned or applied; never a value. */
+export function plannedEntryJson(e: PlannedEntry) {
+  return {
+    id: e.id,
+    class: e.class,
+    env: e.env,
+    secret: e.secret,
+    scope: e.scope,
+    action: entryActionText(e.action),
+    state: entryStateText(e.state),
+    required: e.required,
+    description: e.description,
+    label: e.label,
+    format: e.format,
+    error: e.error,
+  };
+}
+
+/** The env one VM would see (names only) and the required entry ids it would still miss. */
+export function vmEnvPlanJson(v: VmEnvPlan) {
+  return { vm: v.vm, env: [...v.env], missing: [...v.missing] };
+}
+
+/** One manifest entry's state for one VM (vm "" for a host-only entry); never a value. */
+export function entryStatusJson(e: EntryStatus) {
+  return {
+    manifest: e.manifest,
+    vm: e.vm,
+    id: e.id,
+    class: e.class,
+    env: e.env,
+    state: entryStateText(e.state),
+    source: e.source,
+    required: e.required,
+    secret: e.secret,
+    error: e.error,
   };
 }

@@ -2,7 +2,10 @@ import { defineClientCommand } from "../command.js";
 import { ago, printJson, printTable } from "../output.js";
 import { vmJson } from "../views.js";
 
-/** `vm list`: VMs and how current their shims are. */
+/**
+ * `vm list`: VMs and how current their shims are. COMPLETE is `no: MANIFEST/ID,…` while a
+ * required manifest entry has no good value for the VM.
+ */
 export default defineClientCommand({
   meta: { name: "list", alias: ["ls"], description: "list VMs and their delivery status" },
   args: {},
@@ -13,7 +16,7 @@ export default defineClientCommand({
       return;
     }
     printTable(
-      ["NAME", "GROUPS", "CONNECTED", "APPLIED", "BEHIND", "LAST-SEEN", "VERSION"],
+      ["NAME", "GROUPS", "CONNECTED", "APPLIED", "BEHIND", "COMPLETE", "LAST-SEEN", "VERSION"],
       res.vms.map((v) => [
         v.name,
         v.groups.join(","),
@@ -26,6 +29,7 @@ export default defineClientCommand({
             : v.behind
               ? "yes"
               : "no",
+        v.missingRequired.length > 0 ? `no: ${v.missingRequired.join(",")}` : "yes",
         ago(v.lastSeen),
         v.clientVersion,
       ]),
