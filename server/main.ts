@@ -7,7 +7,7 @@ import { ConfigError, resolveServerConfig } from "./config.js";
 import { createDaemon, VERSION } from "./daemon.js";
 import { isSecretsError } from "./errors.js";
 import type { LogLevel } from "./logger.js";
-import { createLogger } from "./logger.js";
+import { createLogger, stderrIsJournal } from "./logger.js";
 
 const HELP = `secretsd ${VERSION}: vm-auth's secret store, served over gRPC
 
@@ -68,7 +68,12 @@ async function main(argv: string[]): Promise<number> {
     logLevel: values["log-level"] as LogLevel | undefined,
     config: values.config,
   });
-  const log = createLogger({ level: config.logLevel, fields: { component: "secretsd" } });
+  const log = createLogger({
+    level: config.logLevel,
+    fields: { component: "secretsd" },
+    // stderr connected to the journal: lines carry their priority (`journalctl -p err`).
+    syslogPrefix: stderrIsJournal(),
+  });
   const daemon = createDaemon(config, log);
   const addresses = await daemon.start();
   // One line on stdout for whoever started us (tests, scripts): where to connect.

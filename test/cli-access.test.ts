@@ -89,6 +89,7 @@ describe("vms", () => {
       "CONNECTED",
       "APPLIED",
       "BEHIND",
+      "COMPLETE",
       "LAST-SEEN",
       "VERSION",
     ]);
@@ -122,6 +123,7 @@ describe("vms", () => {
         "lastError",
         "diverged",
         "damagedSecrets",
+        "missingRequired",
       ].sort(),
     );
   });
