@@ -17,7 +17,14 @@ import { matchesFormat } from "./format.js";
 import { generateValue } from "./generate.js";
 import type { ManifestEntry } from "./schema.js";
 import type { Target } from "./targets.js";
-import { entriesOf, missingRequired, stateOf, targetsOf, vmsOf } from "./targets.js";
+import {
+  entriesOf,
+  missingEntries,
+  missingRequired,
+  stateOf,
+  targetsOf,
+  vmsOf,
+} from "./targets.js";
 import { parseManifest } from "./validate.js";
 
 export type EntryAction = "keep" | "generate" | "regenerate" | "fetch" | "provide";
@@ -177,7 +184,16 @@ export function createManifestUseCases(deps: Deps) {
           }
           return tx.revision;
         });
-        return { ...p, revision };
+        // What each VM sees now, after the commit (a fetch that failed left its var out).
+        const data = store.data;
+        const vms = p.vms.map(({ vm }) => ({
+          vm,
+          env: computeView(data, vm).map((v) => v.env),
+          missing: missingEntries(data, vm)
+            .filter((x) => x.id.startsWith(`${m.name}/`))
+            .map((x) => x.id.slice(m.name.length + 1)),
+        }));
+        return { ...p, vms, revision };
       });
     },
 
