@@ -52,6 +52,8 @@ export interface ServerOptions {
   oauthLoginTimeoutMs?: number | undefined;
   /** OAuth: a VM may ask for a refresh at most this often. @default 10000 */
   oauthVmRefreshIntervalMs?: number | undefined;
+  /** Warn (log and audit, `status`) this long before a secret's `expires_at`. @default 604800000 (7 days) */
+  expiryWarningMs?: number | undefined;
   config?: string | undefined;
 }
 
@@ -70,6 +72,8 @@ export interface ServerConfig {
   readonly authFailureLimit: number;
   readonly authFailureWindowMs: number;
   readonly oauth: OAuthConfig;
+  /** Warn this long before a secret's value expires (secrets/expiry.ts). */
+  readonly expiryWarningMs: number;
 }
 
 /** Tuning of the broker; every field has a default (config.ts resolves them). */
@@ -131,6 +135,7 @@ const ENV: Record<string, keyof ServerOptions> = {
   SECRETSD_OAUTH_SLOW_DOWN_STEP_MS: "oauthSlowDownStepMs",
   SECRETSD_OAUTH_LOGIN_TIMEOUT_MS: "oauthLoginTimeoutMs",
   SECRETSD_OAUTH_VM_REFRESH_INTERVAL_MS: "oauthVmRefreshIntervalMs",
+  SECRETSD_EXPIRY_WARNING_MS: "expiryWarningMs",
   SECRETSD_CONFIG: "config",
 };
 const FILE_KEYS = new Set<string>(Object.values(ENV).filter((k) => k !== "config"));
@@ -193,6 +198,7 @@ export function resolveServerConfig(
       loginTimeoutMs: int(o, "oauthLoginTimeoutMs", OAUTH_DEFAULTS.loginTimeoutMs),
       vmRefreshIntervalMs: int(o, "oauthVmRefreshIntervalMs", OAUTH_DEFAULTS.vmRefreshIntervalMs),
     }),
+    expiryWarningMs: int(o, "expiryWarningMs", 7 * 24 * 60 * 60 * 1000),
   });
 }
 

@@ -17,9 +17,11 @@ import { createAccessUseCases } from "./secrets/access.js";
 import type { DamageRegistry } from "./secrets/damage.js";
 import { createDamageRegistry, dropDamaged } from "./secrets/damage.js";
 import { createEnvUseCases } from "./secrets/env.js";
+import { createExpiryWatcher } from "./secrets/expiry.js";
 import { createManifestUseCases } from "./secrets/manifest/manifests.js";
 import { createValueRefresher } from "./secrets/manifest/refresher.js";
 import { createOAuthUseCases } from "./secrets/oauth/oauth.js";
+import { createRotationPlanner } from "./secrets/rotation-plan.js";
 import type { CronClock } from "./secrets/schedule/cron-scheduler.js";
 import { createSecretUseCases } from "./secrets/secrets.js";
 import { createSystemUseCases } from "./secrets/system.js";
@@ -102,6 +104,8 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
         cleanups.push(() => oauth.close());
         const refresher = createValueRefresher(deps, opts.clock ? { clock: opts.clock } : {});
         cleanups.push(() => refresher.close());
+        const expiry = createExpiryWatcher(deps, { warningMs: config.expiryWarningMs });
+        cleanups.push(() => expiry.close());
         const manifests = createManifestUseCases(deps);
         cleanups.push(() => manifests.close());
         const transport = createTransport({
@@ -115,7 +119,9 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
             dataDir: config.dataDir,
             startedAt: new Date(),
             storeWarnings: driver.report()?.warnings ?? [],
+            expiryWarningMs: config.expiryWarningMs,
           }),
+          rotationPlan: createRotationPlanner(deps, hub.presence),
           hub,
           audit,
           log,
@@ -127,6 +133,7 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
         // Anything due or expired while secretsd was down is refreshed now.
         oauth.start();
         refresher.start();
+        expiry.start();
         state = "serving";
         stopImpl = async () => {
           transport.setServing(false);

@@ -14,7 +14,7 @@
 import { renderEnvironmentD, renderEnvironmentFile } from "../client/env-render.js";
 import { readIfExists } from "../common/fs.js";
 import type { Logger } from "../common/logger.js";
-import type { ShimConfig } from "./config.js";
+import type { ShimConfig, UnitSpec } from "./config.js";
 import { parseEnvironmentFile } from "./envfile.js";
 import { diffNames, type Exec } from "./exec.js";
 import { writeFileAtomic } from "./sink.js";
@@ -32,6 +32,11 @@ export interface ApplierOptions {
   files: FilePaths;
   /** The configured dependent units' names. */
   units: readonly string[];
+  /**
+   * The configured units with their keys and actions: sent in every ack, so that
+   * `secretsctl rotate --plan` can say which units a change would restart. Omitted: not sent.
+   */
+  unitMap?: readonly UnitSpec[];
   exec: Exec;
   log: Logger;
   /** Sends AckEnv; resolves false if it could not. */
@@ -87,6 +92,7 @@ export function createApplier(opts: ApplierOptions): Applier {
   const unacked = { units: new Set<string>(), errors: [] as string[] };
   let lastMissing = "";
   let lastMissingSeen = false;
+  const unitMap = ackedUnitMap(opts.unitMap, opts.log);
 
   async function finish(snap: EnvSnapshot, vars: Record<string, VarSource>, omitted: string[]) {
     if (snap !== latest) return; // a newer snapshot's finish persists and acks for both
@@ -116,6 +122,7 @@ export function createApplier(opts: ApplierOptions): Applier {
       restartedUnits: units,
       omitted,
       ...(snap.missing?.length ? { missing: snap.missing } : {}),
+      ...unitMap,
       clientVersion: opts.clientVersion,
       error: errors.join("; ").slice(0, 1000),
     });
@@ -152,6 +159,7 @@ export function createApplier(opts: ApplierOptions): Applier {
           restartedUnits: [],
           omitted: r.omitted,
           ...(snap.missing?.length ? { missing: snap.missing } : {}),
+          ...unitMap,
           clientVersion: opts.clientVersion,
           error: `revision ${snap.revision}: cannot write the env files: ${code}`,
         });
@@ -234,6 +242,36 @@ export async function restoreLastKnownGood(files: FilePaths, log: Logger): Promi
 }
 
 // --- internal ---
+
+/** What secretsd accepts in an ack's unit map (server/secrets/presence.ts checkAck). */
+const MAX_ACK_UNITS = 256;
+
+/**
+ * The ack fields that carry the unit map: `*` (every key) is sent as no keys. A unit with more
+ * keys than an ack may carry is sent as reading every key (a plan then over-reports, never
+ * misses it); more units than that are not sent at all (the VM's unit map stays unknown).
+ */
+function ackedUnitMap(
+  units: readonly UnitSpec[] | undefined,
+  log: Logger,
+): Pick<AckRequest, "units" | "unitsReported"> {
+  if (units === undefined) return {};
+  if (units.length > MAX_ACK_UNITS) {
+    log.warn("too many units to report to secretsd; `rotate --plan` will not know them", {
+      units: units.length,
+      max: MAX_ACK_UNITS,
+    });
+    return {};
+  }
+  return {
+    unitsReported: true,
+    units: units.map((u) => ({
+      name: u.name,
+      keys: u.keys.includes("*") || u.keys.length > MAX_ACK_UNITS ? [] : [...u.keys],
+      action: u.action,
+    })),
+  };
+}
 
 interface RenderedFiles {
   unitFile: string;

@@ -138,6 +138,7 @@ async function wire(cfg: ShimConfig, log: Logger, initial: ShimState, status: St
   const applier = createApplier({
     files: cfg,
     units: cfg.units.map((u) => u.name),
+    unitMap: cfg.units,
     exec,
     log,
     ack: (req) => source.ack(req),

@@ -97,7 +97,15 @@ describe("secrets", () => {
   test("list masks every value and never fetches one; --json has no value; --scope filters", async () => {
     const table = ok(await cli(["list"]));
     const [header, ...rows] = table.trimEnd().split("\n");
-    expect(header?.split(/\s+/)).toEqual(["NAME", "ENV", "VALUE", "SCOPE", "VERSION", "UPDATED"]);
+    expect(header?.split(/\s+/)).toEqual([
+      "NAME",
+      "ENV",
+      "VALUE",
+      "SCOPE",
+      "VERSION",
+      "UPDATED",
+      "EXPIRES",
+    ]);
     expect(rows.length).toBeGreaterThanOrEqual(6);
     for (const row of rows) expect(row).toContain("••••••");
     const json = ok(await cli(["list", "--json"]));
@@ -122,6 +130,7 @@ describe("secrets", () => {
           "updatedAt",
           "modRevision",
           "allowSensitiveEnv",
+          "expiresAt",
         ].sort(),
       );
       expect(typeof s.modRevision).toBe("number");
@@ -255,6 +264,7 @@ describe("status, rekey, audit", () => {
         "damagedSecrets",
         "storeWarnings",
         "oauthAttention",
+        "expiringSecrets",
       ].sort(),
     );
     expect(s).toMatchObject({

@@ -42,6 +42,7 @@ export function secretJson(s: Secret | undefined) {
     updatedAt: iso(s.updatedAt),
     modRevision: Number(s.modRevision),
     allowSensitiveEnv: s.allowSensitiveEnv,
+    expiresAt: iso(s.expiresAt),
   };
 }
 
@@ -176,6 +177,7 @@ export function statusJson(s: GetStatusResponse, target: string) {
     damagedSecrets: [...s.damagedSecrets],
     storeWarnings: [...s.storeWarnings],
     oauthAttention: [...s.oauthAttention],
+    expiringSecrets: [...s.expiringSecrets],
   };
 }
 

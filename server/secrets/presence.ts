@@ -1,7 +1,8 @@
 /**
- * What is known of each VM's shim: connected, what it applied, when it was last seen, and
- * whether it diverged from the store. Kept in memory and rebuilt as shims reconnect; acks
- * from VMs are checked here before they change anything.
+ * What is known of each VM's shim: connected, what it applied, when it was last seen, whether
+ * it diverged from the store, and its unit map. Kept in memory and rebuilt as shims reconnect
+ * and ack (a restarted secretsd knows no unit map until each shim acks again); acks from VMs
+ * are checked here before they change anything.
  */
 import { invalidArgument } from "../errors.js";
 import { ENV_NAME } from "./validate.js";
@@ -22,7 +23,23 @@ export interface PresenceInfo {
    * set until the shim acknowledges one.
    */
   diverged: boolean;
+  /**
+   * The units the shim restarts or reloads, and for which env vars, as its last ack said;
+   * undefined until a shim that reports it acks (`rotate --plan`).
+   */
+  units: readonly UnitKeys[] | undefined;
 }
+
+/** One dependent unit of a shim, as acked: the env vars it reads and what a change does. */
+export interface UnitKeys {
+  name: string;
+  /** Env var names; empty means every key. */
+  keys: readonly string[];
+  action: "restart" | "reload";
+}
+
+/** At most this many units in an ack's unit map, and keys per unit. */
+export const MAX_ACK_UNITS = 256;
 
 /** Presence as the transport reads it for `vm list` and `status`. */
 export interface Presence {
@@ -42,6 +59,8 @@ export interface AckInput {
   missing?: string[];
   clientVersion: string;
   error: string;
+  /** The shim's whole unit map; undefined when the ack does not report one. */
+  units?: readonly { name: string; keys: readonly string[]; action: string }[] | undefined;
 }
 
 /** A VM never seen since this daemon started. */
@@ -55,6 +74,7 @@ export function newPresenceInfo(): PresenceInfo {
     lastRestartedUnits: [],
     lastError: "",
     diverged: false,
+    units: undefined,
   };
 }
 
@@ -72,6 +92,8 @@ export function applyAck(
   p.lastRestartedUnits = a.restartedUnits;
   p.lastError = a.error;
   if (a.clientVersion) p.clientVersion = a.clientVersion;
+  // checkAck has made sure every action is one of the two.
+  if (a.units !== undefined) p.units = a.units as readonly UnitKeys[];
   if (a.revision > storeRevision) {
     p.diverged = true;
     return "ahead";
@@ -101,6 +123,7 @@ export function checkAck(a: AckInput): void {
   }
   if (a.error.length > 1024) throw invalidArgument("error", "must be at most 1024 characters");
   checkClientVersion(a.clientVersion);
+  if (a.units !== undefined) checkUnits(a.units);
 }
 
 /** A shim's version string: at most 128 characters. */
@@ -111,3 +134,23 @@ export function checkClientVersion(v: string): void {
 // --- internal ---
 
 const UNIT_NAME = /^[A-Za-z0-9:_.@\\-]{1,255}$/;
+
+/** A unit map: at most MAX_ACK_UNITS units, each a unit name, env var keys and an action. */
+function checkUnits(units: NonNullable<AckInput["units"]>): void {
+  const bad = (why: string) =>
+    invalidArgument(
+      "units",
+      `${why} (at most ${MAX_ACK_UNITS} units of at most ${MAX_ACK_UNITS} keys each)`,
+    );
+  if (units.length > MAX_ACK_UNITS) throw bad(`${units.length} units`);
+  for (const [i, u] of units.entries()) {
+    if (!UNIT_NAME.test(u.name)) throw bad(`units[${i}].name must be a systemd unit name`);
+    if (u.keys.length > MAX_ACK_UNITS) throw bad(`units[${i}] has ${u.keys.length} keys`);
+    if (!u.keys.every((k) => ENV_NAME.test(k))) {
+      throw bad(`units[${i}].keys must be env var names`);
+    }
+    if (u.action !== "restart" && u.action !== "reload") {
+      throw bad(`units[${i}].action must be "restart" or "reload"`);
+    }
+  }
+}

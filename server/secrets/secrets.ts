@@ -1,11 +1,16 @@
 /**
  * Secret use cases: create, update, read, list, delete, rotate, versions, rollback. Each one
  * validates fully before it changes anything, commits durably, and audits its result.
+ *
+ * A secret may carry an expiry of its current value (`valueExpiresAt`, expiry.ts): set on
+ * create (never in the past) or update (may be past), removed by update, and replaced by a
+ * rotation (which gives the new value's expiry or none). Rollback leaves it as it is.
  */
 import { alreadyExists, failedPrecondition, invalidArgument } from "../errors.js";
 import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
 import { checkEnvPolicy } from "./env-policy.js";
+import { checkExpiresAt } from "./expiry.js";
 import type { OAuthHostOnly } from "./oauth/host-only.js";
 import { openHostOnly } from "./oauth/host-only.js";
 import { defaultEnvName, PROVIDER_ENV } from "./presets.js";
@@ -38,6 +43,8 @@ export interface CreateSecretInput {
   description?: string;
   labels?: Record<string, string>;
   allowSensitiveEnv?: boolean;
+  /** When the value stops working; must not be in the past. */
+  expiresAt?: Date | undefined;
 }
 
 export interface UpdateSecretInput {
@@ -47,6 +54,8 @@ export interface UpdateSecretInput {
   description?: string | undefined;
   labels?: Record<string, string> | undefined;
   allowSensitiveEnv?: boolean | undefined;
+  /** A new expiry (may be past); null removes it; undefined keeps it. */
+  expiresAt?: Date | null | undefined;
 }
 
 export function createSecretUseCases(deps: Deps) {
@@ -67,6 +76,10 @@ export function createSecretUseCases(deps: Deps) {
         const scope = parseScope("scope", input.scope ?? "");
         const description = checkDescription("description", input.description ?? "");
         const labels = checkLabels("labels", input.labels ?? {});
+        const expiresAt =
+          input.expiresAt === undefined
+            ? undefined
+            : checkExpiresAt("expires_at", input.expiresAt, Date.now(), false);
         const record = await store.mutate((data, tx) => {
           if (data.secrets[name]) throw alreadyExists("name", `secret '${name}' already exists`);
           checkScopeExists(data, scope);
@@ -81,6 +94,7 @@ export function createSecretUseCases(deps: Deps) {
             description,
             labels,
             ...(allowSensitiveEnv ? { allowSensitiveEnv } : {}),
+            ...(expiresAt ? { valueExpiresAt: expiresAt } : {}),
             currentVersion: 1,
             versions: [sealVersion(barrier, name, 1, value, actor, now)],
             createdAt: now,
@@ -101,8 +115,12 @@ export function createSecretUseCases(deps: Deps) {
             ? undefined
             : checkDescription("description", input.description);
         const labels = input.labels === undefined ? undefined : checkLabels("labels", input.labels);
+        const expiresAt = input.expiresAt
+          ? checkExpiresAt("expires_at", input.expiresAt, Date.now(), true)
+          : input.expiresAt;
         const record = await store.mutate((data, tx) => {
           const rec = getSecret(data, name);
+          if (expiresAt !== undefined && rec.oauth) throw noExpiry(name);
           const nextScope = scope ? formatScope(scope) : rec.scope;
           if (rec.class === "infrastructure" && nextScope !== "host") {
             throw failedPrecondition(
@@ -116,10 +134,12 @@ export function createSecretUseCases(deps: Deps) {
           checkEnvFree(data, envs, nextScope, name);
           const allow = input.allowSensitiveEnv ?? rec.allowSensitiveEnv === true;
           checkEnvPolicy(env === undefined ? "allow_sensitive_env" : "env", env ?? rec.env, allow);
-          const { allowSensitiveEnv: _old, ...base } = rec;
+          const { allowSensitiveEnv: _old, valueExpiresAt: oldExpiry, ...base } = rec;
+          const expiry = expiresAt === undefined ? oldExpiry : (expiresAt ?? undefined);
           return tx.put("secrets", {
             ...base,
             ...(allow ? { allowSensitiveEnv: true } : {}),
+            ...(expiry ? { valueExpiresAt: expiry } : {}),
             env: env ?? rec.env,
             scope: nextScope,
             description: description ?? rec.description,
@@ -182,12 +202,20 @@ export function createSecretUseCases(deps: Deps) {
       });
     },
 
-    async rotate(actor: Actor, nameIn: string, valueIn: string) {
+    /**
+     * Stores a new value as the current version. `expiresAt` is the new value's expiry (not in
+     * the past); without it the secret has none, whatever the old value's was.
+     */
+    async rotate(actor: Actor, nameIn: string, valueIn: string, expiresAtIn?: Date) {
       return audited(deps, actor, "change", "secret.rotate", { secret: nameIn }, async (note) => {
         const name = checkSecretName("name", nameIn);
         const value = checkValue("value", valueIn);
+        const expiresAt =
+          expiresAtIn === undefined
+            ? undefined
+            : checkExpiresAt("expires_at", expiresAtIn, Date.now(), false);
         const record = await store.mutate((data, tx) => {
-          const rec = getSecret(data, name);
+          const { valueExpiresAt: _old, ...rec } = getSecret(data, name);
           if (rec.oauth) throw notRotatable(name, "rotated");
           const version = nextVersion(rec);
           const now = new Date().toISOString();
@@ -197,6 +225,7 @@ export function createSecretUseCases(deps: Deps) {
           ];
           return tx.put("secrets", {
             ...rec,
+            ...(expiresAt ? { valueExpiresAt: expiresAt } : {}),
             versions: pruneVersions(versions, version),
             currentVersion: version,
             updatedAt: now,
@@ -244,5 +273,13 @@ function notRotatable(name: string, what: string) {
   return failedPrecondition(
     `secret '${name}' is an oauth credential: its access token is not ${what} by hand; refresh it with 'secretsctl oauth refresh ${name}'`,
     "name",
+  );
+}
+
+/** An oauth credential's access tokens carry their own expiry, from the provider. */
+function noExpiry(name: string) {
+  return failedPrecondition(
+    `expires_at: secret '${name}' is an oauth credential: each access token carries its own expiry from the provider`,
+    "expires_at",
   );
 }

@@ -5,6 +5,7 @@ import { commitMasterKey, stageMasterKey } from "../barrier/master-key.js";
 import { invalidArgument } from "../errors.js";
 import type { StoreView } from "../store/store.js";
 import type { Actor, Deps } from "./context.js";
+import { describeExpiry, expiryStates } from "./expiry.js";
 import { audited } from "./shared.js";
 
 export interface SystemDeps extends Deps {
@@ -12,6 +13,8 @@ export interface SystemDeps extends Deps {
   readonly startedAt: Date;
   /** What the store found and accepted when it was opened (torn tail, repairs). */
   readonly storeWarnings: readonly string[];
+  /** How long before a value's expiry `status` lists it (SECRETSD_EXPIRY_WARNING_MS). */
+  readonly expiryWarningMs: number;
 }
 
 export function createSystemUseCases(deps: SystemDeps) {
@@ -32,6 +35,7 @@ export function createSystemUseCases(deps: SystemDeps) {
         damagedSecrets: deps.damage.list(data),
         storeWarnings: deps.storeWarnings,
         oauthAttention: oauthAttention(data),
+        expiringSecrets: expiringSecrets(data, deps.expiryWarningMs),
       };
     },
 
@@ -84,4 +88,12 @@ function oauthAttention(data: StoreView): string[] {
     out.push(`${s.name}: ${o.state === "needs_login" ? "needs login" : "refresh failing"}${why}`);
   }
   return out.sort();
+}
+
+/** Secrets expiring within the warning window or expired, soonest first, said plainly. */
+function expiringSecrets(data: StoreView, warnMs: number): string[] {
+  const now = Date.now();
+  return expiryStates(data, now, warnMs)
+    .filter((s) => s.state !== "valid")
+    .map((s) => `${s.secret}: ${describeExpiry(s, now)}`);
 }

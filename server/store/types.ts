@@ -133,6 +133,13 @@ export interface SecretRecord {
   fetchErrorAt?: string;
   /** A cron expression: regenerate (generated) or re-fetch (fetched) on schedule. */
   rotate?: string;
+  /**
+   * When the current value stops working (ISO 8601), as a person said (`--expires-at`): shown
+   * by `list` and `status` and warned about ahead of time (secrets/expiry.ts). Record-level,
+   * unlike a version's `expiresAt` (an OAuth access token's, from its provider). Cleared by a
+   * rotation that gives none: an expiry belongs to the value it was set for.
+   */
+  valueExpiresAt?: string;
   /** 0 for an oauth credential that holds no access token (before login, after logout). */
   currentVersion: number;
   versions: SecretVersionRecord[];

@@ -38,6 +38,7 @@ import { actorOf } from "../secrets/caller.js";
 import type { EnvUseCases } from "../secrets/env.js";
 import type { ManifestUseCases } from "../secrets/manifest/manifests.js";
 import type { OAuthUseCases } from "../secrets/oauth/oauth.js";
+import type { RotationPlanner } from "../secrets/rotation-plan.js";
 import type { SecretUseCases } from "../secrets/secrets.js";
 import type { SystemUseCases } from "../secrets/system.js";
 import type { WatchHub } from "../secrets/watch.js";
@@ -64,6 +65,8 @@ export interface TransportDeps {
   oauth: OAuthUseCases;
   manifests: ManifestUseCases;
   system: SystemUseCases;
+  /** `rotate --plan`: which VMs and units a rotation would reach (issue #11). */
+  rotationPlan: RotationPlanner;
   hub: WatchHub;
   audit: AuditBroker;
   log: Logger;
@@ -176,7 +179,7 @@ export function createTransport(deps: TransportDeps): Transport {
       const { definition, handlers } = bindService(svc, impl, opts);
       server.addService(definition, handlers);
     };
-    add(SecretService, secretHandlers(deps.secrets));
+    add(SecretService, secretHandlers(deps.secrets, deps.rotationPlan));
     add(EnvService, envHandlers(deps.env, deps.hub, deps.heartbeatMs, turns));
     add(AccessService, accessHandlers(deps.access, deps.hub.presence, deps.manifests.missing));
     add(OAuthService, oauthHandlers(deps.oauth));

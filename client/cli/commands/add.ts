@@ -1,4 +1,5 @@
 import { defineClientCommand } from "../command.js";
+import { expiresAtArg, parseExpiresAt } from "../expires.js";
 import { readValue } from "../input.js";
 import { line, printJson } from "../output.js";
 import { parseLabels } from "../parse.js";
@@ -38,10 +39,14 @@ export default defineClientCommand({
       type: "boolean",
       description: "allow an env var that changes how programs run (PATH, LD_*, NODE_OPTIONS, …)",
     },
+    "expires-at": expiresAtArg,
   },
   repeatable: ["label"],
   async run({ args, client, json, all }) {
     const labels = parseLabels(all("label"));
+    // Checked before the value is read or prompted for.
+    const expiresAt =
+      args["expires-at"] === undefined ? undefined : parseExpiresAt(args["expires-at"]);
     const value = await readValue(args.value, `Value for ${args.name}`);
     const res = await client.secrets.createSecret({
       name: args.name,
@@ -52,6 +57,7 @@ export default defineClientCommand({
       description: args.description ?? "",
       labels,
       allowSensitiveEnv: args["allow-sensitive-env"] === true,
+      ...(expiresAt ? { expiresAt } : {}),
     });
     const s = res.secret;
     if (json) printJson({ secret: secretJson(s), revision: res.revision });

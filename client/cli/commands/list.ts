@@ -1,4 +1,5 @@
 import { defineClientCommand } from "../command.js";
+import { expiryCell } from "../expires.js";
 import { ago, MASK, printJson, printTable } from "../output.js";
 import { secretJson } from "../views.js";
 
@@ -14,8 +15,9 @@ export default defineClientCommand({
       printJson({ secrets: res.secrets.map(secretJson), revision: res.revision });
       return;
     }
+    const now = Date.now();
     printTable(
-      ["NAME", "ENV", "VALUE", "SCOPE", "VERSION", "UPDATED"],
+      ["NAME", "ENV", "VALUE", "SCOPE", "VERSION", "UPDATED", "EXPIRES"],
       res.secrets.map((s) => [
         s.name,
         s.env,
@@ -23,6 +25,7 @@ export default defineClientCommand({
         s.scope,
         `${s.currentVersion}/${s.versionCount}`,
         ago(s.updatedAt),
+        expiryCell(s.expiresAt, now),
       ]),
     );
   },

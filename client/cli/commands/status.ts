@@ -38,6 +38,7 @@ export default defineClientCommand({
     if (s.damagedSecrets.length > 0) rows.push(["damaged", s.damagedSecrets.join(", ")]);
     for (const w of s.storeWarnings) rows.push(["store warning", w]);
     for (const a of s.oauthAttention) rows.push(["oauth", a]);
+    for (const e of s.expiringSecrets) rows.push(["expiring", e]);
     printStatus(rows);
   },
 });

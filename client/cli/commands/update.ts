@@ -1,12 +1,16 @@
 import { defineClientCommand } from "../command.js";
 import { UsageError } from "../errors.js";
+import { expiresAtArg, parseExpiresAt } from "../expires.js";
 import { line, printJson } from "../output.js";
 import { parseLabels } from "../parse.js";
 import { secretJson } from "../views.js";
 
 /** `update NAME`: changes a secret's metadata; never its value (that is `rotate`). */
 export default defineClientCommand({
-  meta: { name: "update", description: "change a secret's env var, scope, description or labels" },
+  meta: {
+    name: "update",
+    description: "change a secret's env var, scope, description, labels or expiry",
+  },
   args: {
     name: { type: "positional", required: true, description: "secret name" },
     env: { type: "string", description: "new env var name" },
@@ -23,6 +27,8 @@ export default defineClientCommand({
       description:
         "allow (or with --no-allow-sensitive-env, stop allowing) an env var that changes how programs run",
     },
+    "expires-at": { ...expiresAtArg, description: `${expiresAtArg.description}; may be past` },
+    "no-expires-at": { type: "boolean", description: "remove the expiry: the value never expires" },
   },
   repeatable: ["label"],
   async run({ args, client, json, all }) {
@@ -31,15 +37,17 @@ export default defineClientCommand({
     if (clear && labelPairs.length > 0)
       throw new UsageError("give --label or --clear-labels, not both");
     const setLabels = clear || labelPairs.length > 0;
+    const expiry = expiryUpdate(args["expires-at"], all("expires-at"));
     if (
       args.env === undefined &&
       args.scope === undefined &&
       args.description === undefined &&
       args["allow-sensitive-env"] === undefined &&
-      !setLabels
+      !setLabels &&
+      expiry === undefined
     ) {
       throw new UsageError(
-        "nothing to update: give --env, --scope, --description, --label, --clear-labels or --allow-sensitive-env",
+        "nothing to update: give --env, --scope, --description, --label, --clear-labels, --allow-sensitive-env, --expires-at or --no-expires-at",
       );
     }
     const res = await client.secrets.updateSecret({
@@ -52,9 +60,26 @@ export default defineClientCommand({
       ...(args["allow-sensitive-env"] === undefined
         ? {}
         : { allowSensitiveEnv: args["allow-sensitive-env"] }),
+      ...(expiry === "clear" ? { clearExpiresAt: true } : expiry ? { expiresAt: expiry } : {}),
     });
     const s = res.secret;
     if (json) printJson({ secret: secretJson(s), revision: res.revision });
     else line(`updated ${s?.name}: ${s?.env} at ${s?.scope}`);
   },
 });
+
+// --- internal ---
+
+/**
+ * `--expires-at X` (a time), `--no-expires-at` ("clear"), or neither (undefined). citty reads
+ * `--no-expires-at` as `expires-at: false`, whichever order the two come in, so a value seen
+ * by the strict scan next to a `false` means both were given.
+ */
+function expiryUpdate(parsed: unknown, given: readonly string[]) {
+  if (parsed === false) {
+    if (given.length > 0) throw new UsageError("give --expires-at or --no-expires-at, not both");
+    return "clear" as const;
+  }
+  const raw = given[0];
+  return raw === undefined ? undefined : parseExpiresAt(raw);
+}

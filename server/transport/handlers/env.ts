@@ -62,6 +62,10 @@ export function envHandlers(
         missing: req.missing,
         clientVersion: req.clientVersion,
         error: req.error,
+        // Only a shim that says so sends its whole unit map (an older one leaves it unknown).
+        units: req.unitsReported
+          ? req.units.map((u) => ({ name: u.name, keys: u.keys, action: u.action }))
+          : undefined,
       });
       return {};
     },

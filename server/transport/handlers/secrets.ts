@@ -1,9 +1,17 @@
-import type { SecretService } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
+import type {
+  SecretService,
+  UpdateSecretRequest,
+} from "../../../proto/gen/vmauth/v1/secrets_pb.js";
+import { invalidArgument } from "../../errors.js";
+import type { RotationPlanner } from "../../secrets/rotation-plan.js";
 import type { SecretUseCases } from "../../secrets/secrets.js";
 import type { ServiceImpl } from "../adapter.js";
-import { toSecret, toVersion } from "../convert.js";
+import { dateFrom, toSecret, toVersion } from "../convert.js";
 
-export function secretHandlers(secrets: SecretUseCases): ServiceImpl<typeof SecretService> {
+export function secretHandlers(
+  secrets: SecretUseCases,
+  planner: RotationPlanner,
+): ServiceImpl<typeof SecretService> {
   return {
     async createSecret(req, ctx) {
       const { record, revision } = await secrets.create(ctx, {
@@ -15,6 +23,7 @@ export function secretHandlers(secrets: SecretUseCases): ServiceImpl<typeof Secr
         description: req.description,
         labels: req.labels,
         allowSensitiveEnv: req.allowSensitiveEnv,
+        expiresAt: dateFrom("expires_at", req.expiresAt),
       });
       return { secret: toSecret(record), revision: BigInt(revision) };
     },
@@ -26,6 +35,7 @@ export function secretHandlers(secrets: SecretUseCases): ServiceImpl<typeof Secr
         description: req.description,
         labels: req.setLabels ? req.labels : undefined,
         allowSensitiveEnv: req.allowSensitiveEnv,
+        expiresAt: expiryUpdate(req),
       });
       return { secret: toSecret(record), revision: BigInt(revision) };
     },
@@ -48,7 +58,8 @@ export function secretHandlers(secrets: SecretUseCases): ServiceImpl<typeof Secr
       return { revision: BigInt(r.revision) };
     },
     async rotateSecret(req, ctx) {
-      const r = await secrets.rotate(ctx, req.name, req.value);
+      const expiresAt = dateFrom("expires_at", req.expiresAt);
+      const r = await secrets.rotate(ctx, req.name, req.value, expiresAt);
       return { secret: toSecret(r.record), revision: BigInt(r.revision) };
     },
     async listSecretVersions(req) {
@@ -59,5 +70,19 @@ export function secretHandlers(secrets: SecretUseCases): ServiceImpl<typeof Secr
       const r = await secrets.rollback(ctx, req.name, req.version);
       return { secret: toSecret(r.record), revision: BigInt(r.revision) };
     },
+    async planRotation(req) {
+      const r = planner.plan(req.name);
+      return { vms: r.targets, revision: BigInt(r.revision) };
+    },
   };
+}
+
+// --- internal ---
+
+/** UpdateSecret's expiry: a new one, null to remove it, or undefined to keep it. */
+function expiryUpdate(req: UpdateSecretRequest): Date | null | undefined {
+  if (req.clearExpiresAt && req.expiresAt) {
+    throw invalidArgument("clear_expires_at", "give expires_at or clear_expires_at, not both");
+  }
+  return req.clearExpiresAt ? null : dateFrom("expires_at", req.expiresAt);
 }

@@ -26,6 +26,7 @@ export function systemHandlers(
         damagedSecrets: s.damagedSecrets,
         storeWarnings: [...s.storeWarnings],
         oauthAttention: s.oauthAttention,
+        expiringSecrets: s.expiringSecrets,
       };
     },
     async rotateMasterKey(_req, ctx) {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vmauth/v1/env.proto.
  */
 export const file_vmauth_v1_env: GenFile = /*@__PURE__*/
-  fileDesc("ChN2bWF1dGgvdjEvZW52LnByb3RvEgl2bWF1dGgudjEiVQoGRW52VmFyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGc2VjcmV0GAMgASgJEg8KB3ZlcnNpb24YBCABKA0SDQoFc2NvcGUYBSABKAkibQoLRW52U25hcHNob3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSHwoEdmFycxgDIAMoCzIRLnZtYXV0aC52MS5FbnZWYXISDgoGZGlnZXN0GAQgASgJEg8KB21pc3NpbmcYBSADKAkiGwoNR2V0RW52UmVxdWVzdBIKCgJ2bRgBIAEoCSI6Cg5HZXRFbnZSZXNwb25zZRIoCghzbmFwc2hvdBgBIAEoCzIWLnZtYXV0aC52MS5FbnZTbmFwc2hvdCJlCg9XYXRjaEVudlJlcXVlc3QSCgoCdm0YASABKAkSFgoOc2luY2VfcmV2aXNpb24YAiABKAQSFgoOY2xpZW50X3ZlcnNpb24YAyABKAkSFgoOYXBwbGllZF9kaWdlc3QYBCABKAkiXAoJSGVhcnRiZWF0EhAKCHJldmlzaW9uGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2ludGVydmFsX21zGAMgASgNInIKEFdhdGNoRW52UmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi52bWF1dGgudjEuRW52U25hcHNob3RIABIpCgloZWFydGJlYXQYAiABKAsyFC52bWF1dGgudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQijwEKDUFja0VudlJlcXVlc3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSFwoPcmVzdGFydGVkX3VuaXRzGAMgAygJEg8KB29taXR0ZWQYBCADKAkSFgoOY2xpZW50X3ZlcnNpb24YBSABKAkSDQoFZXJyb3IYBiABKAkSDwoHbWlzc2luZxgHIAMoCSIQCg5BY2tFbnZSZXNwb25zZTLRAQoKRW52U2VydmljZRI9CgZHZXRFbnYSGC52bWF1dGgudjEuR2V0RW52UmVxdWVzdBoZLnZtYXV0aC52MS5HZXRFbnZSZXNwb25zZRJFCghXYXRjaEVudhIaLnZtYXV0aC52MS5XYXRjaEVudlJlcXVlc3QaGy52bWF1dGgudjEuV2F0Y2hFbnZSZXNwb25zZTABEj0KBkFja0VudhIYLnZtYXV0aC52MS5BY2tFbnZSZXF1ZXN0Ghkudm1hdXRoLnYxLkFja0VudlJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChN2bWF1dGgvdjEvZW52LnByb3RvEgl2bWF1dGgudjEiVQoGRW52VmFyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGc2VjcmV0GAMgASgJEg8KB3ZlcnNpb24YBCABKA0SDQoFc2NvcGUYBSABKAkibQoLRW52U25hcHNob3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSHwoEdmFycxgDIAMoCzIRLnZtYXV0aC52MS5FbnZWYXISDgoGZGlnZXN0GAQgASgJEg8KB21pc3NpbmcYBSADKAkiGwoNR2V0RW52UmVxdWVzdBIKCgJ2bRgBIAEoCSI6Cg5HZXRFbnZSZXNwb25zZRIoCghzbmFwc2hvdBgBIAEoCzIWLnZtYXV0aC52MS5FbnZTbmFwc2hvdCJlCg9XYXRjaEVudlJlcXVlc3QSCgoCdm0YASABKAkSFgoOc2luY2VfcmV2aXNpb24YAiABKAQSFgoOY2xpZW50X3ZlcnNpb24YAyABKAkSFgoOYXBwbGllZF9kaWdlc3QYBCABKAkiXAoJSGVhcnRiZWF0EhAKCHJldmlzaW9uGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2ludGVydmFsX21zGAMgASgNInIKEFdhdGNoRW52UmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi52bWF1dGgudjEuRW52U25hcHNob3RIABIpCgloZWFydGJlYXQYAiABKAsyFC52bWF1dGgudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQiywEKDUFja0VudlJlcXVlc3QSCgoCdm0YASABKAkSEAoIcmV2aXNpb24YAiABKAQSFwoPcmVzdGFydGVkX3VuaXRzGAMgAygJEg8KB29taXR0ZWQYBCADKAkSFgoOY2xpZW50X3ZlcnNpb24YBSABKAkSDQoFZXJyb3IYBiABKAkSDwoHbWlzc2luZxgHIAMoCRIiCgV1bml0cxgIIAMoCzITLnZtYXV0aC52MS5Vbml0S2V5cxIWCg51bml0c19yZXBvcnRlZBgJIAEoCCI2CghVbml0S2V5cxIMCgRuYW1lGAEgASgJEgwKBGtleXMYAiADKAkSDgoGYWN0aW9uGAMgASgJIhAKDkFja0VudlJlc3BvbnNlMtEBCgpFbnZTZXJ2aWNlEj0KBkdldEVudhIYLnZtYXV0aC52MS5HZXRFbnZSZXF1ZXN0Ghkudm1hdXRoLnYxLkdldEVudlJlc3BvbnNlEkUKCFdhdGNoRW52Ehoudm1hdXRoLnYxLldhdGNoRW52UmVxdWVzdBobLnZtYXV0aC52MS5XYXRjaEVudlJlc3BvbnNlMAESPQoGQWNrRW52Ehgudm1hdXRoLnYxLkFja0VudlJlcXVlc3QaGS52bWF1dGgudjEuQWNrRW52UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * EnvVar is one variable of a VM's env.
@@ -287,6 +287,23 @@ export type AckEnvRequest = Message<"vmauth.v1.AckEnvRequest"> & {
    * @generated from field: repeated string missing = 7;
    */
   missing: string[];
+
+  /**
+   * The shim's unit map: which units it restarts or reloads for which env vars (at most 256
+   * units of at most 256 keys each). Read only when units_reported is set, for
+   * `secretsctl rotate --plan`; secretsd keeps the last one per VM in memory.
+   *
+   * @generated from field: repeated vmauth.v1.UnitKeys units = 8;
+   */
+  units: UnitKeys[];
+
+  /**
+   * Set when units is the shim's whole unit map (even empty); an ack without it leaves the
+   * VM's unit map unknown.
+   *
+   * @generated from field: bool units_reported = 9;
+   */
+  unitsReported: boolean;
 };
 
 /**
@@ -295,6 +312,41 @@ export type AckEnvRequest = Message<"vmauth.v1.AckEnvRequest"> & {
  */
 export const AckEnvRequestSchema: GenMessage<AckEnvRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_env, 7);
+
+/**
+ * UnitKeys is one dependent unit of a shim: the env vars it reads and what a change does.
+ *
+ * @generated from message vmauth.v1.UnitKeys
+ */
+export type UnitKeys = Message<"vmauth.v1.UnitKeys"> & {
+  /**
+   * A systemd unit name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Env var names; empty means every key.
+   *
+   * @generated from field: repeated string keys = 2;
+   */
+  keys: string[];
+
+  /**
+   * "restart" or "reload".
+   *
+   * @generated from field: string action = 3;
+   */
+  action: string;
+};
+
+/**
+ * Describes the message vmauth.v1.UnitKeys.
+ * Use `create(UnitKeysSchema)` to create a new message.
+ */
+export const UnitKeysSchema: GenMessage<UnitKeys> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_env, 8);
 
 /**
  * @generated from message vmauth.v1.AckEnvResponse
@@ -307,7 +359,7 @@ export type AckEnvResponse = Message<"vmauth.v1.AckEnvResponse"> & {
  * Use `create(AckEnvResponseSchema)` to create a new message.
  */
 export const AckEnvResponseSchema: GenMessage<AckEnvResponse> = /*@__PURE__*/
-  messageDesc(file_vmauth_v1_env, 8);
+  messageDesc(file_vmauth_v1_env, 9);
 
 /**
  * EnvService gives a VM its env: the union of global, group and VM-scoped secrets, the most

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vmauth/v1/secrets.proto.
  */
 export const file_vmauth_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("Chd2bWF1dGgvdjEvc2VjcmV0cy5wcm90bxIJdm1hdXRoLnYxIp8DCgZTZWNyZXQSDAoEbmFtZRgBIAEoCRILCgNlbnYYAiABKAkSDQoFc2NvcGUYAyABKAkSIwoEa2luZBgEIAEoDjIVLnZtYXV0aC52MS5TZWNyZXRLaW5kEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi0KBmxhYmVscxgHIAMoCzIdLnZtYXV0aC52MS5TZWNyZXQuTGFiZWxzRW50cnkSFwoPY3VycmVudF92ZXJzaW9uGAggASgNEhUKDXZlcnNpb25fY291bnQYCSABKA0SLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbW9kX3JldmlzaW9uGAwgASgEEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYDSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ1Cg1TZWNyZXRWZXJzaW9uEg8KB3ZlcnNpb24YASABKA0SLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIPCgdjdXJyZW50GAQgASgIIv0BChNDcmVhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSCwoDZW52GAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjoKBmxhYmVscxgHIAMoCzIqLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0LkxhYmVsc0VudHJ5EhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYCCABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJLChRDcmVhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIr4CChNVcGRhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDZW52GAIgASgJSACIAQESEgoFc2NvcGUYAyABKAlIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBEhIKCnNldF9sYWJlbHMYBSABKAgSOgoGbGFiZWxzGAYgAygLMioudm1hdXRoLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QuTGFiZWxzRW50cnkSIAoTYWxsb3dfc2Vuc2l0aXZlX2VudhgHIAEoCEgDiAEBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBgoEX2VudkIICgZfc2NvcGVCDgoMX2Rlc2NyaXB0aW9uQhYKFF9hbGxvd19zZW5zaXRpdmVfZW52IksKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiEKBnNlY3JldBgBIAEoCzIRLnZtYXV0aC52MS5TZWNyZXQSEAoIcmV2aXNpb24YAiABKAQiUQoVR2V0U2VjcmV0VmFsdWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIZChFpbmNsdWRlX2hvc3Rfb25seRgDIAEoCCKJAQoWR2V0U2VjcmV0VmFsdWVSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0Eg8KB3ZlcnNpb24YAiABKA0SDQoFdmFsdWUYAyABKAkSFQoNcmVmcmVzaF90b2tlbhgEIAEoCRIVCg1jbGllbnRfc2VjcmV0GAUgASgJIiMKEkxpc3RTZWNyZXRzUmVxdWVzdBINCgVzY29wZRgBIAEoCSJLChNMaXN0U2VjcmV0c1Jlc3BvbnNlEiIKB3NlY3JldHMYASADKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIiMKE0RlbGV0ZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCSIoChREZWxldGVTZWNyZXRSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCIyChNSb3RhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkiSwoUUm90YXRlU2VjcmV0UmVzcG9uc2USIQoGc2VjcmV0GAEgASgLMhEudm1hdXRoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBCIpChlMaXN0U2VjcmV0VmVyc2lvbnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiSAoaTGlzdFNlY3JldFZlcnNpb25zUmVzcG9uc2USKgoIdmVyc2lvbnMYASADKAsyGC52bWF1dGgudjEuU2VjcmV0VmVyc2lvbiI2ChVSb2xsYmFja1NlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNIk0KFlJvbGxiYWNrU2VjcmV0UmVzcG9uc2USIQoGc2VjcmV0GAEgASgLMhEudm1hdXRoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBCpzCgpTZWNyZXRLaW5kEhsKF1NFQ1JFVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSU0VDUkVUX0tJTkRfU1RBVElDEAESGQoVU0VDUkVUX0tJTkRfR0VORVJBVEVEEAISFQoRU0VDUkVUX0tJTkRfT0FVVEgQAzKyBQoNU2VjcmV0U2VydmljZRJPCgxDcmVhdGVTZWNyZXQSHi52bWF1dGgudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJPCgxVcGRhdGVTZWNyZXQSHi52bWF1dGgudjEuVXBkYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJVCg5HZXRTZWNyZXRWYWx1ZRIgLnZtYXV0aC52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIS52bWF1dGgudjEuR2V0U2VjcmV0VmFsdWVSZXNwb25zZRJMCgtMaXN0U2VjcmV0cxIdLnZtYXV0aC52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHi52bWF1dGgudjEuTGlzdFNlY3JldHNSZXNwb25zZRJPCgxEZWxldGVTZWNyZXQSHi52bWF1dGgudjEuRGVsZXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJPCgxSb3RhdGVTZWNyZXQSHi52bWF1dGgudjEuUm90YXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5Sb3RhdGVTZWNyZXRSZXNwb25zZRJhChJMaXN0U2VjcmV0VmVyc2lvbnMSJC52bWF1dGgudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBolLnZtYXV0aC52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJVCg5Sb2xsYmFja1NlY3JldBIgLnZtYXV0aC52MS5Sb2xsYmFja1NlY3JldFJlcXVlc3QaIS52bWF1dGgudjEuUm9sbGJhY2tTZWNyZXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chd2bWF1dGgvdjEvc2VjcmV0cy5wcm90bxIJdm1hdXRoLnYxIs8DCgZTZWNyZXQSDAoEbmFtZRgBIAEoCRILCgNlbnYYAiABKAkSDQoFc2NvcGUYAyABKAkSIwoEa2luZBgEIAEoDjIVLnZtYXV0aC52MS5TZWNyZXRLaW5kEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi0KBmxhYmVscxgHIAMoCzIdLnZtYXV0aC52MS5TZWNyZXQuTGFiZWxzRW50cnkSFwoPY3VycmVudF92ZXJzaW9uGAggASgNEhUKDXZlcnNpb25fY291bnQYCSABKA0SLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbW9kX3JldmlzaW9uGAwgASgEEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYDSABKAgSLgoKZXhwaXJlc19hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ1Cg1TZWNyZXRWZXJzaW9uEg8KB3ZlcnNpb24YASABKA0SLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIPCgdjdXJyZW50GAQgASgIIq0CChNDcmVhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSCwoDZW52GAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjoKBmxhYmVscxgHIAMoCzIqLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0LkxhYmVsc0VudHJ5EhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYCCABKAgSLgoKZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJLChRDcmVhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIogDChNVcGRhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDZW52GAIgASgJSACIAQESEgoFc2NvcGUYAyABKAlIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBEhIKCnNldF9sYWJlbHMYBSABKAgSOgoGbGFiZWxzGAYgAygLMioudm1hdXRoLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QuTGFiZWxzRW50cnkSIAoTYWxsb3dfc2Vuc2l0aXZlX2VudhgHIAEoCEgDiAEBEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGNsZWFyX2V4cGlyZXNfYXQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRfZW52QggKBl9zY29wZUIOCgxfZGVzY3JpcHRpb25CFgoUX2FsbG93X3NlbnNpdGl2ZV9lbnYiSwoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIQoGc2VjcmV0GAEgASgLMhEudm1hdXRoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBCJRChVHZXRTZWNyZXRWYWx1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhkKEWluY2x1ZGVfaG9zdF9vbmx5GAMgASgIIokBChZHZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEiEKBnNlY3JldBgBIAEoCzIRLnZtYXV0aC52MS5TZWNyZXQSDwoHdmVyc2lvbhgCIAEoDRINCgV2YWx1ZRgDIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAQgASgJEhUKDWNsaWVudF9zZWNyZXQYBSABKAkiIwoSTGlzdFNlY3JldHNSZXF1ZXN0Eg0KBXNjb3BlGAEgASgJIksKE0xpc3RTZWNyZXRzUmVzcG9uc2USIgoHc2VjcmV0cxgBIAMoCzIRLnZtYXV0aC52MS5TZWNyZXQSEAoIcmV2aXNpb24YAiABKAQiIwoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVNlY3JldFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEImIKE1JvdGF0ZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChRSb3RhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIikKGUxpc3RTZWNyZXRWZXJzaW9uc1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJIChpMaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRIqCgh2ZXJzaW9ucxgBIAMoCzIYLnZtYXV0aC52MS5TZWNyZXRWZXJzaW9uIjYKFVJvbGxiYWNrU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iTQoWUm9sbGJhY2tTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIiMKE1BsYW5Sb3RhdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJjCg5Sb3RhdGlvblRhcmdldBIKCgJ2bRgBIAEoCRILCgNlbnYYAiABKAkSEQoJY29ubmVjdGVkGAMgASgIEg0KBXVuaXRzGAQgAygJEhYKDnVuaXRfbWFwX2tub3duGAUgASgIIlAKFFBsYW5Sb3RhdGlvblJlc3BvbnNlEiYKA3ZtcxgBIAMoCzIZLnZtYXV0aC52MS5Sb3RhdGlvblRhcmdldBIQCghyZXZpc2lvbhgCIAEoBCpzCgpTZWNyZXRLaW5kEhsKF1NFQ1JFVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSU0VDUkVUX0tJTkRfU1RBVElDEAESGQoVU0VDUkVUX0tJTkRfR0VORVJBVEVEEAISFQoRU0VDUkVUX0tJTkRfT0FVVEgQAzKDBgoNU2VjcmV0U2VydmljZRJPCgxDcmVhdGVTZWNyZXQSHi52bWF1dGgudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJPCgxVcGRhdGVTZWNyZXQSHi52bWF1dGgudjEuVXBkYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJVCg5HZXRTZWNyZXRWYWx1ZRIgLnZtYXV0aC52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIS52bWF1dGgudjEuR2V0U2VjcmV0VmFsdWVSZXNwb25zZRJMCgtMaXN0U2VjcmV0cxIdLnZtYXV0aC52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHi52bWF1dGgudjEuTGlzdFNlY3JldHNSZXNwb25zZRJPCgxEZWxldGVTZWNyZXQSHi52bWF1dGgudjEuRGVsZXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJPCgxSb3RhdGVTZWNyZXQSHi52bWF1dGgudjEuUm90YXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5Sb3RhdGVTZWNyZXRSZXNwb25zZRJhChJMaXN0U2VjcmV0VmVyc2lvbnMSJC52bWF1dGgudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBolLnZtYXV0aC52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJVCg5Sb2xsYmFja1NlY3JldBIgLnZtYXV0aC52MS5Sb2xsYmFja1NlY3JldFJlcXVlc3QaIS52bWF1dGgudjEuUm9sbGJhY2tTZWNyZXRSZXNwb25zZRJPCgxQbGFuUm90YXRpb24SHi52bWF1dGgudjEuUGxhblJvdGF0aW9uUmVxdWVzdBofLnZtYXV0aC52MS5QbGFuUm90YXRpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Secret is a secret's metadata. It never carries a value.
@@ -96,6 +96,14 @@ export type Secret = Message<"vmauth.v1.Secret"> & {
    * @generated from field: bool allow_sensitive_env = 13;
    */
   allowSensitiveEnv: boolean;
+
+  /**
+   * When the current value stops working (an API key's end date); unset means never. Shown by
+   * `list` and `status`, warned about in the log and audit ahead of time; nothing is removed.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 14;
+   */
+  expiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -195,6 +203,13 @@ export type CreateSecretRequest = Message<"vmauth.v1.CreateSecretRequest"> & {
    * @generated from field: bool allow_sensitive_env = 8;
    */
   allowSensitiveEnv: boolean;
+
+  /**
+   * When the value stops working; unset means never. Must not be in the past.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 9;
+   */
+  expiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -270,6 +285,21 @@ export type UpdateSecretRequest = Message<"vmauth.v1.UpdateSecretRequest"> & {
    * @generated from field: optional bool allow_sensitive_env = 7;
    */
   allowSensitiveEnv?: boolean | undefined;
+
+  /**
+   * A new expiry for the current value; unchanged when unset. May be in the past (to record
+   * that the value already stopped working). Not with clear_expires_at.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Remove the expiry: the value never expires.
+   *
+   * @generated from field: bool clear_expires_at = 9;
+   */
+  clearExpiresAt: boolean;
 };
 
 /**
@@ -460,6 +490,14 @@ export type RotateSecretRequest = Message<"vmauth.v1.RotateSecretRequest"> & {
    * @generated from field: string value = 2;
    */
   value: string;
+
+  /**
+   * The new value's expiry. An expiry belongs to the value it was set for: a rotation without
+   * one leaves the secret with none.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -568,6 +606,98 @@ export type RollbackSecretResponse = Message<"vmauth.v1.RollbackSecretResponse">
  */
 export const RollbackSecretResponseSchema: GenMessage<RollbackSecretResponse> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_secrets, 17);
+
+/**
+ * @generated from message vmauth.v1.PlanRotationRequest
+ */
+export type PlanRotationRequest = Message<"vmauth.v1.PlanRotationRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message vmauth.v1.PlanRotationRequest.
+ * Use `create(PlanRotationRequestSchema)` to create a new message.
+ */
+export const PlanRotationRequestSchema: GenMessage<PlanRotationRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 18);
+
+/**
+ * RotationTarget is one VM whose current view takes an env var from the secret.
+ *
+ * @generated from message vmauth.v1.RotationTarget
+ */
+export type RotationTarget = Message<"vmauth.v1.RotationTarget"> & {
+  /**
+   * @generated from field: string vm = 1;
+   */
+  vm: string;
+
+  /**
+   * The env var(s) it takes from the secret, comma-separated (an oauth credential's expiry var
+   * comes with its token).
+   *
+   * @generated from field: string env = 2;
+   */
+  env: string;
+
+  /**
+   * A WatchEnv stream is open: the VM would get the change at once.
+   *
+   * @generated from field: bool connected = 3;
+   */
+  connected: boolean;
+
+  /**
+   * Units that would restart or reload, as "NAME (restart)" or "NAME (reload)"; empty when none
+   * would, or when the unit map is not known.
+   *
+   * @generated from field: repeated string units = 4;
+   */
+  units: string[];
+
+  /**
+   * The VM's shim acknowledged its unit map since secretsd started (kept in memory only).
+   *
+   * @generated from field: bool unit_map_known = 5;
+   */
+  unitMapKnown: boolean;
+};
+
+/**
+ * Describes the message vmauth.v1.RotationTarget.
+ * Use `create(RotationTargetSchema)` to create a new message.
+ */
+export const RotationTargetSchema: GenMessage<RotationTarget> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 19);
+
+/**
+ * @generated from message vmauth.v1.PlanRotationResponse
+ */
+export type PlanRotationResponse = Message<"vmauth.v1.PlanRotationResponse"> & {
+  /**
+   * Sorted by VM name; a VM where a more specific scope gives the env var is not listed.
+   *
+   * @generated from field: repeated vmauth.v1.RotationTarget vms = 1;
+   */
+  vms: RotationTarget[];
+
+  /**
+   * The store revision the plan was made at.
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message vmauth.v1.PlanRotationResponse.
+ * Use `create(PlanRotationResponseSchema)` to create a new message.
+ */
+export const PlanRotationResponseSchema: GenMessage<PlanRotationResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 20);
 
 /**
  * SecretKind says where a secret's value comes from.
@@ -696,6 +826,18 @@ export const SecretService: GenService<{
     methodKind: "unary";
     input: typeof RollbackSecretRequestSchema;
     output: typeof RollbackSecretResponseSchema;
+  },
+  /**
+   * PlanRotation says, changing nothing and reading no value, which VMs would see a new value
+   * of the secret and which of their units would restart or reload (from the unit maps their
+   * shims acknowledged since secretsd started).
+   *
+   * @generated from rpc vmauth.v1.SecretService.PlanRotation
+   */
+  planRotation: {
+    methodKind: "unary";
+    input: typeof PlanRotationRequestSchema;
+    output: typeof PlanRotationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vmauth_v1_secrets, 0);
