@@ -5,7 +5,7 @@
  * Bundled by scripts/build.mjs into dist/shim.cjs (CJS, self-contained, no native modules).
  */
 import { realpathSync } from "node:fs";
-import { createLogger, type Logger } from "../common/logger.js";
+import { createLogger, type Logger, stderrIsJournal } from "../common/logger.js";
 import { createApplier, restoreLastKnownGood } from "./apply.js";
 import {
   DEFAULT_CONFIG_FILE,
@@ -43,7 +43,10 @@ async function main(argv: string[]): Promise<number> {
       return run(loadConfig(flags));
     case "restore": {
       const cfg = loadPaths(flags);
-      await restoreLastKnownGood(cfg, createLogger({ level: cfg.logLevel }));
+      await restoreLastKnownGood(
+        cfg,
+        createLogger({ level: cfg.logLevel, syslogPrefix: stderrIsJournal() }),
+      );
       return 0;
     }
     case "status": {
@@ -66,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
 /** The long-running watcher: restore → load state → wire the parts → watch until a signal. */
 async function run(cfg: ShimConfig): Promise<number> {
   process.umask(0o077);
-  const log = createLogger({ level: cfg.logLevel });
+  const log = createLogger({ level: cfg.logLevel, syslogPrefix: stderrIsJournal() });
   const started = Date.now();
   await restoreLastKnownGood(cfg, log).catch((err: unknown) =>
     log.error("cannot restore the last-known-good unit env file", { err }),

@@ -106,6 +106,9 @@ export function applyAck(
   return "ok";
 }
 
+/** A missing manifest entry as snapshots name it: "MANIFEST/ID" and its env var. */
+const MISSING_ENTRY = /^[a-z][a-z0-9-]{0,23}\/[a-z][a-z0-9_]{0,31}( [A-Z_][A-Z0-9_]{0,254})?$/;
+
 /** Acks come from VMs: bounded and well-formed, or INVALID_ARGUMENT naming the field. */
 export function checkAck(a: AckInput): void {
   if (!Number.isSafeInteger(a.revision) || a.revision < 0) {
@@ -118,8 +121,9 @@ export function checkAck(a: AckInput): void {
     throw invalidArgument("omitted", "must be at most 1024 env var names");
   }
   const missing = a.missing ?? [];
-  if (missing.length > 1024 || !missing.every((m) => m.length <= 400)) {
-    throw invalidArgument("missing", "must be at most 1024 entries of at most 400 characters");
+  // What the server sent (MANIFEST/ID ENV), nothing freer: it lands in the audit line.
+  if (missing.length > 256 || !missing.every((m) => MISSING_ENTRY.test(m))) {
+    throw invalidArgument("missing", "must be at most 256 entries 'MANIFEST/ID ENV'");
   }
   if (a.error.length > 1024) throw invalidArgument("error", "must be at most 1024 characters");
   checkClientVersion(a.clientVersion);

@@ -161,10 +161,10 @@ describe.skipIf(!avail.ok && !inCI)(
       expect(env.has("API_KEY")).toBe(false);
       expect((await m.unitEnv("other.service")).get("DB_PASSWORD")).toBe(fetched);
 
-      // The shim's journal names the missing entry in a JSON line of level error. Not found by
-      // `journalctl -p err`: the lines carry no `<3>` prefix, so journald files every one at 6.
+      // The shim's journal names the missing entry at error priority: `journalctl -p err` finds
+      // it (each line carries its syslog priority when stderr is the journal).
       const said = async () =>
-        (await shimJournal(m))
+        (await shimJournal(m, "err"))
           .filter((l) => l.startsWith("{"))
           .map((l) => JSON.parse(l) as { level: string; msg: string; missing?: string[] })
           .filter((l) => l.level === "error" && /required entries are missing/.test(l.msg));

@@ -340,6 +340,7 @@ export function createManifestUseCases(deps: Deps) {
       ...(e.generator ? { generator: e.generator as unknown as Record<string, unknown> } : {}),
       ...(e.fetch ? { fetch: e.fetch } : {}),
       ...(e.rotate ? { rotate: e.rotate } : {}),
+      ...(cur?.valueExpiresAt && !v ? { valueExpiresAt: cur.valueExpiresAt } : {}),
       ...(cur?.fetchError && !v ? { fetchError: cur.fetchError } : {}),
       ...(cur?.fetchErrorAt && !v ? { fetchErrorAt: cur.fetchErrorAt } : {}),
       currentVersion,
