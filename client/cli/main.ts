@@ -23,6 +23,7 @@ const subCommands: Record<string, Lazy> = {
   versions: () => load(import("./commands/versions.js")),
   rollback: () => load(import("./commands/rollback.js")),
   export: () => load(import("./commands/export.js")),
+  run: () => load(import("./commands/run.js")),
   import: () => load(import("./commands/import.js")),
   status: () => load(import("./commands/status.js")),
   vm: () => load(import("./commands/vm.js")),
