@@ -167,6 +167,23 @@ describe("run --watch", () => {
     expect(alive(Number(pid2))).toBe(false);
   });
 
+  test("a dropped stream is retried while the child keeps running", async () => {
+    const out = join(work, "reconnect.out");
+    const w = startRun(["--vm", "run1", "--watch", "--", "node", childScript, out]);
+    await until(() => lines(out).length === 1);
+    const [pid1] = lines(out)[0] ?? [];
+    await d.restart();
+    expect(alive(Number(pid1))).toBe(true);
+    const next = value("sk-run-a4");
+    await rotate("run-a", next);
+    await until(() => lines(out).length === 2);
+    expect(lines(out)[1]?.[1]).toBe(next);
+    expect(lines(out)).toHaveLength(2);
+    expect(w.stderr()).toMatch(/watch: .*; reconnecting in/);
+    w.proc.kill("SIGTERM");
+    expect(await w.exit).toBe(0);
+  });
+
   test("a child that exits on its own ends the run with its code (no respawn)", async () => {
     const r = await cli(["run", "--vm", "run1", "--watch", "--", "sh", "-c", "exit 5"]);
     expect(r.code).toBe(5);
