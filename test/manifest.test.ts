@@ -405,6 +405,67 @@ describe("a bad manifest is refused whole, naming the field", () => {
     expect((await d.client.secrets.listSecrets({})).revision).toBe(before);
   });
 
+  test("every ManifestService call names the field it refuses", async () => {
+    const c = d.client.manifests;
+    const ok = JSON.stringify({
+      name: "x",
+      entries: [{ id: "a", class: "user_prompt", env: "A" }],
+    });
+    const cases: [() => Promise<unknown>, string, RegExp][] = [
+      [
+        () => c.planManifest({ manifest: ok }),
+        "invalid_argument",
+        /^bind: a VM or a group is required/,
+      ],
+      [
+        () => c.planManifest({ manifest: ok, bind: { target: { case: "vm", value: "nope" } } }),
+        "not_found",
+        /^bind\.vm:/,
+      ],
+      [
+        () => c.planManifest({ manifest: ok, bind: { target: { case: "group", value: "Bad!" } } }),
+        "invalid_argument",
+        /^bind\.group:/,
+      ],
+      [
+        () => c.applyManifest({ manifest: ok, bind, regenerate: ["zz"] }),
+        "invalid_argument",
+        /^regenerate:/,
+      ],
+      [() => c.getManifest({ name: "nope" }), "not_found", /^name:/],
+      [() => c.removeManifest({ name: "" }), "invalid_argument", /^name:/],
+      [
+        () => c.provideManifestValue({ manifest: "nope", id: "a", value: "v" }),
+        "not_found",
+        /^manifest:/,
+      ],
+      [
+        () => c.provideManifestValue({ manifest: "web", id: "nope", value: "v" }),
+        "not_found",
+        /^id:/,
+      ],
+      [
+        () => c.provideManifestValue({ manifest: "web", id: "session", value: "v" }),
+        "failed_precondition",
+        /^id:/,
+      ],
+      [
+        () => c.provideManifestValue({ manifest: "web", id: "openai", value: "" }),
+        "invalid_argument",
+        /^value:/,
+      ],
+    ];
+    const before = (await d.client.secrets.listSecrets({})).revision;
+    for (const [call, code, message] of cases) {
+      const err = await call().then(
+        () => new Error("no error"),
+        (e: unknown) => e,
+      );
+      expect(err, String(err)).toMatchObject({ code, message: expect.stringMatching(message) });
+    }
+    expect((await d.client.secrets.listSecrets({})).revision).toBe(before);
+  });
+
   test("an infrastructure secret cannot be moved into a VM's view", async () => {
     await expect(
       d.client.secrets.updateSecret({ name: "web.signing", scope: "vm:w1" }),
