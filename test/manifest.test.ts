@@ -348,6 +348,42 @@ describe("rotation schedules", () => {
   });
 });
 
+describe("rotation schedules of fetched values", () => {
+  test("a fetched entry with `rotate` is fetched again when its schedule fires (fake clock)", async () => {
+    const file = join(work, "scheduled");
+    const v1 = secretValue("sched1");
+    writeFileSync(file, v1, { mode: 0o600 });
+    const text = JSON.stringify({
+      name: "rotf",
+      entries: [
+        {
+          id: "f",
+          class: "remote_fetch",
+          env: "SCHEDULED",
+          // An interval of a week: only the schedule can fetch it again during the test.
+          fetch: { file, intervalMs: 604_800_000 },
+          rotate: "0 4 * * *",
+        },
+      ],
+    });
+    await d.client.manifests.applyManifest({
+      manifest: text,
+      bind: { target: { case: "vm", value: "w2" } },
+    });
+    expect((await env("w2")).vars.SCHEDULED).toBe(v1);
+    const v2 = secretValue("sched2");
+    writeFileSync(file, v2, { mode: 0o600 });
+    const w = openWatch(d.client, { vm: "w2" });
+    await w.until(() => w.snapshots().length > 0);
+    clock.advance(3_600_000); // 03:00 → 04:00
+    await w.until(
+      () => w.snapshots().some((s) => s && "vars" in s && s.vars.some((v) => v.value === v2)),
+      5000,
+    );
+    w.cancel();
+  });
+});
+
 describe("a bad manifest is refused whole, naming the field", () => {
   const bind = { target: { case: "vm" as const, value: "w1" } };
   const e = (x: object) => JSON.stringify({ name: "bad", entries: [x] });

@@ -70,7 +70,9 @@ export function createManifestUseCases(deps: Deps) {
       const out: string[] = [];
       for (const { manifest, target } of todo) {
         if (head.secrets[target.secret] || !head.vms[vm]) continue;
-        const value = generateValue(target.entry.generator as never);
+        const { generator } = target.entry;
+        if (!generator) continue;
+        const value = generateValue(generator);
         putEntrySecret(head, tx, manifest, target, { value, source: "generated" }, SYSTEM, now);
         out.push(target.secret);
       }
@@ -151,9 +153,9 @@ export function createManifestUseCases(deps: Deps) {
         const values = new Map<string, { value: string; source: "generated" | "fetched" }>();
         for (const pe of p.entries) {
           const e = pe.target.entry;
-          if (pe.action === "generate" || pe.action === "regenerate") {
+          if ((pe.action === "generate" || pe.action === "regenerate") && e.generator) {
             values.set(pe.target.secret, {
-              value: generateValue(e.generator as never),
+              value: generateValue(e.generator),
               source: "generated",
             });
           } else if (pe.action === "fetch" && e.fetch) {

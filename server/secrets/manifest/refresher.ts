@@ -51,10 +51,7 @@ export function createValueRefresher(deps: Deps, opts: ValueRefresherOptions = {
     let source: "generated" | "fetched";
     if (rec.fetch) {
       try {
-        value = await fetchValue({
-          ...rec.fetch,
-          command: rec.fetch.command ? [...rec.fetch.command] : undefined,
-        } as never);
+        value = await fetchValue(rec.fetch);
         source = "fetched";
       } catch (err) {
         await failed(name, (err as Error).message, reason);
