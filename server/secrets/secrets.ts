@@ -11,6 +11,8 @@ import type { Actor, Deps } from "./context.js";
 import { secretAad } from "./context.js";
 import { checkEnvPolicy } from "./env-policy.js";
 import { checkExpiresAt } from "./expiry.js";
+import type { ImportItemInput } from "./import.js";
+import { importSecrets } from "./import.js";
 import type { OAuthHostOnly } from "./oauth/host-only.js";
 import { openHostOnly } from "./oauth/host-only.js";
 import { defaultEnvName, PROVIDER_ENV } from "./presets.js";
@@ -260,6 +262,11 @@ export function createSecretUseCases(deps: Deps) {
         });
         return { record, revision: record.modRevision };
       });
+    },
+
+    /** Creates, rotates and moves many secrets all or nothing (import.ts). */
+    import(actor: Actor, items: readonly ImportItemInput[]) {
+      return importSecrets(deps, actor, items);
     },
   };
 }

@@ -1,8 +1,11 @@
 import type {
+  ImportItem,
   SecretService,
   UpdateSecretRequest,
 } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
+import { ImportAction, ImportOutcome } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
 import { invalidArgument } from "../../errors.js";
+import type { ImportItemInput } from "../../secrets/import.js";
 import type { RotationPlanner } from "../../secrets/rotation-plan.js";
 import type { SecretUseCases } from "../../secrets/secrets.js";
 import type { ServiceImpl } from "../adapter.js";
@@ -74,6 +77,18 @@ export function secretHandlers(
       const r = planner.plan(req.name);
       return { vms: r.targets, revision: BigInt(r.revision) };
     },
+    async importSecrets(req, ctx) {
+      const r = await secrets.import(ctx, req.items.map(importItem));
+      return {
+        results: r.results.map((x) => ({
+          name: x.name,
+          outcome: OUTCOME[x.outcome],
+          secret: toSecret(x.record),
+          movedFromScope: x.movedFrom,
+        })),
+        revision: BigInt(r.revision),
+      };
+    },
   };
 }
 
@@ -85,4 +100,29 @@ function expiryUpdate(req: UpdateSecretRequest): Date | null | undefined {
     throw invalidArgument("clear_expires_at", "give expires_at or clear_expires_at, not both");
   }
   return req.clearExpiresAt ? null : dateFrom("expires_at", req.expiresAt);
+}
+
+const OUTCOME = {
+  created: ImportOutcome.CREATED,
+  rotated: ImportOutcome.ROTATED,
+  unchanged: ImportOutcome.UNCHANGED,
+} as const;
+
+/** An ImportSecrets item as the use case takes it (an unknown action is refused there). */
+function importItem(it: ImportItem): ImportItemInput {
+  const action =
+    it.action === ImportAction.CREATE
+      ? "create"
+      : it.action === ImportAction.ROTATE
+        ? "rotate"
+        : "unspecified";
+  return {
+    name: it.name,
+    action,
+    value: it.value,
+    env: it.env,
+    scope: it.scope,
+    allowSensitiveEnv: it.allowSensitiveEnv,
+    moveToScope: it.moveToScope,
+  };
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vmauth/v1/secrets.proto.
  */
 export const file_vmauth_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("Chd2bWF1dGgvdjEvc2VjcmV0cy5wcm90bxIJdm1hdXRoLnYxIs8DCgZTZWNyZXQSDAoEbmFtZRgBIAEoCRILCgNlbnYYAiABKAkSDQoFc2NvcGUYAyABKAkSIwoEa2luZBgEIAEoDjIVLnZtYXV0aC52MS5TZWNyZXRLaW5kEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi0KBmxhYmVscxgHIAMoCzIdLnZtYXV0aC52MS5TZWNyZXQuTGFiZWxzRW50cnkSFwoPY3VycmVudF92ZXJzaW9uGAggASgNEhUKDXZlcnNpb25fY291bnQYCSABKA0SLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbW9kX3JldmlzaW9uGAwgASgEEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYDSABKAgSLgoKZXhwaXJlc19hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ1Cg1TZWNyZXRWZXJzaW9uEg8KB3ZlcnNpb24YASABKA0SLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIPCgdjdXJyZW50GAQgASgIIq0CChNDcmVhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSCwoDZW52GAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjoKBmxhYmVscxgHIAMoCzIqLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0LkxhYmVsc0VudHJ5EhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYCCABKAgSLgoKZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJLChRDcmVhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIogDChNVcGRhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDZW52GAIgASgJSACIAQESEgoFc2NvcGUYAyABKAlIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBEhIKCnNldF9sYWJlbHMYBSABKAgSOgoGbGFiZWxzGAYgAygLMioudm1hdXRoLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QuTGFiZWxzRW50cnkSIAoTYWxsb3dfc2Vuc2l0aXZlX2VudhgHIAEoCEgDiAEBEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGNsZWFyX2V4cGlyZXNfYXQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRfZW52QggKBl9zY29wZUIOCgxfZGVzY3JpcHRpb25CFgoUX2FsbG93X3NlbnNpdGl2ZV9lbnYiSwoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIQoGc2VjcmV0GAEgASgLMhEudm1hdXRoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBCJRChVHZXRTZWNyZXRWYWx1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhkKEWluY2x1ZGVfaG9zdF9vbmx5GAMgASgIIokBChZHZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEiEKBnNlY3JldBgBIAEoCzIRLnZtYXV0aC52MS5TZWNyZXQSDwoHdmVyc2lvbhgCIAEoDRINCgV2YWx1ZRgDIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAQgASgJEhUKDWNsaWVudF9zZWNyZXQYBSABKAkiIwoSTGlzdFNlY3JldHNSZXF1ZXN0Eg0KBXNjb3BlGAEgASgJIksKE0xpc3RTZWNyZXRzUmVzcG9uc2USIgoHc2VjcmV0cxgBIAMoCzIRLnZtYXV0aC52MS5TZWNyZXQSEAoIcmV2aXNpb24YAiABKAQiIwoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVNlY3JldFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEImIKE1JvdGF0ZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChRSb3RhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIikKGUxpc3RTZWNyZXRWZXJzaW9uc1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJIChpMaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRIqCgh2ZXJzaW9ucxgBIAMoCzIYLnZtYXV0aC52MS5TZWNyZXRWZXJzaW9uIjYKFVJvbGxiYWNrU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iTQoWUm9sbGJhY2tTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIiMKE1BsYW5Sb3RhdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJjCg5Sb3RhdGlvblRhcmdldBIKCgJ2bRgBIAEoCRILCgNlbnYYAiABKAkSEQoJY29ubmVjdGVkGAMgASgIEg0KBXVuaXRzGAQgAygJEhYKDnVuaXRfbWFwX2tub3duGAUgASgIIlAKFFBsYW5Sb3RhdGlvblJlc3BvbnNlEiYKA3ZtcxgBIAMoCzIZLnZtYXV0aC52MS5Sb3RhdGlvblRhcmdldBIQCghyZXZpc2lvbhgCIAEoBCpzCgpTZWNyZXRLaW5kEhsKF1NFQ1JFVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSU0VDUkVUX0tJTkRfU1RBVElDEAESGQoVU0VDUkVUX0tJTkRfR0VORVJBVEVEEAISFQoRU0VDUkVUX0tJTkRfT0FVVEgQAzKDBgoNU2VjcmV0U2VydmljZRJPCgxDcmVhdGVTZWNyZXQSHi52bWF1dGgudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJPCgxVcGRhdGVTZWNyZXQSHi52bWF1dGgudjEuVXBkYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJVCg5HZXRTZWNyZXRWYWx1ZRIgLnZtYXV0aC52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIS52bWF1dGgudjEuR2V0U2VjcmV0VmFsdWVSZXNwb25zZRJMCgtMaXN0U2VjcmV0cxIdLnZtYXV0aC52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHi52bWF1dGgudjEuTGlzdFNlY3JldHNSZXNwb25zZRJPCgxEZWxldGVTZWNyZXQSHi52bWF1dGgudjEuRGVsZXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJPCgxSb3RhdGVTZWNyZXQSHi52bWF1dGgudjEuUm90YXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5Sb3RhdGVTZWNyZXRSZXNwb25zZRJhChJMaXN0U2VjcmV0VmVyc2lvbnMSJC52bWF1dGgudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBolLnZtYXV0aC52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJVCg5Sb2xsYmFja1NlY3JldBIgLnZtYXV0aC52MS5Sb2xsYmFja1NlY3JldFJlcXVlc3QaIS52bWF1dGgudjEuUm9sbGJhY2tTZWNyZXRSZXNwb25zZRJPCgxQbGFuUm90YXRpb24SHi52bWF1dGgudjEuUGxhblJvdGF0aW9uUmVxdWVzdBofLnZtYXV0aC52MS5QbGFuUm90YXRpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chd2bWF1dGgvdjEvc2VjcmV0cy5wcm90bxIJdm1hdXRoLnYxIs8DCgZTZWNyZXQSDAoEbmFtZRgBIAEoCRILCgNlbnYYAiABKAkSDQoFc2NvcGUYAyABKAkSIwoEa2luZBgEIAEoDjIVLnZtYXV0aC52MS5TZWNyZXRLaW5kEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi0KBmxhYmVscxgHIAMoCzIdLnZtYXV0aC52MS5TZWNyZXQuTGFiZWxzRW50cnkSFwoPY3VycmVudF92ZXJzaW9uGAggASgNEhUKDXZlcnNpb25fY291bnQYCSABKA0SLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbW9kX3JldmlzaW9uGAwgASgEEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYDSABKAgSLgoKZXhwaXJlc19hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ1Cg1TZWNyZXRWZXJzaW9uEg8KB3ZlcnNpb24YASABKA0SLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIPCgdjdXJyZW50GAQgASgIIq0CChNDcmVhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSCwoDZW52GAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjoKBmxhYmVscxgHIAMoCzIqLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0LkxhYmVsc0VudHJ5EhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYCCABKAgSLgoKZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJLChRDcmVhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIogDChNVcGRhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDZW52GAIgASgJSACIAQESEgoFc2NvcGUYAyABKAlIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBEhIKCnNldF9sYWJlbHMYBSABKAgSOgoGbGFiZWxzGAYgAygLMioudm1hdXRoLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QuTGFiZWxzRW50cnkSIAoTYWxsb3dfc2Vuc2l0aXZlX2VudhgHIAEoCEgDiAEBEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGNsZWFyX2V4cGlyZXNfYXQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRfZW52QggKBl9zY29wZUIOCgxfZGVzY3JpcHRpb25CFgoUX2FsbG93X3NlbnNpdGl2ZV9lbnYiSwoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIQoGc2VjcmV0GAEgASgLMhEudm1hdXRoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBCJRChVHZXRTZWNyZXRWYWx1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhkKEWluY2x1ZGVfaG9zdF9vbmx5GAMgASgIIokBChZHZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEiEKBnNlY3JldBgBIAEoCzIRLnZtYXV0aC52MS5TZWNyZXQSDwoHdmVyc2lvbhgCIAEoDRINCgV2YWx1ZRgDIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAQgASgJEhUKDWNsaWVudF9zZWNyZXQYBSABKAkiIwoSTGlzdFNlY3JldHNSZXF1ZXN0Eg0KBXNjb3BlGAEgASgJIksKE0xpc3RTZWNyZXRzUmVzcG9uc2USIgoHc2VjcmV0cxgBIAMoCzIRLnZtYXV0aC52MS5TZWNyZXQSEAoIcmV2aXNpb24YAiABKAQiIwoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVNlY3JldFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEImIKE1JvdGF0ZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChRSb3RhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIikKGUxpc3RTZWNyZXRWZXJzaW9uc1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJIChpMaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRIqCgh2ZXJzaW9ucxgBIAMoCzIYLnZtYXV0aC52MS5TZWNyZXRWZXJzaW9uIjYKFVJvbGxiYWNrU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iTQoWUm9sbGJhY2tTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIiMKE1BsYW5Sb3RhdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJjCg5Sb3RhdGlvblRhcmdldBIKCgJ2bRgBIAEoCRILCgNlbnYYAiABKAkSEQoJY29ubmVjdGVkGAMgASgIEg0KBXVuaXRzGAQgAygJEhYKDnVuaXRfbWFwX2tub3duGAUgASgIIlAKFFBsYW5Sb3RhdGlvblJlc3BvbnNlEiYKA3ZtcxgBIAMoCzIZLnZtYXV0aC52MS5Sb3RhdGlvblRhcmdldBIQCghyZXZpc2lvbhgCIAEoBCK5AQoKSW1wb3J0SXRlbRIMCgRuYW1lGAEgASgJEicKBmFjdGlvbhgCIAEoDjIXLnZtYXV0aC52MS5JbXBvcnRBY3Rpb24SDQoFdmFsdWUYAyABKAkSCwoDZW52GAQgASgJEg0KBXNjb3BlGAUgASgJEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYBiABKAgSGgoNbW92ZV90b19zY29wZRgHIAEoCUgAiAEBQhAKDl9tb3ZlX3RvX3Njb3BlIjwKFEltcG9ydFNlY3JldHNSZXF1ZXN0EiQKBWl0ZW1zGAEgAygLMhUudm1hdXRoLnYxLkltcG9ydEl0ZW0ihAEKDEltcG9ydFJlc3VsdBIMCgRuYW1lGAEgASgJEikKB291dGNvbWUYAiABKA4yGC52bWF1dGgudjEuSW1wb3J0T3V0Y29tZRIhCgZzZWNyZXQYAyABKAsyES52bWF1dGgudjEuU2VjcmV0EhgKEG1vdmVkX2Zyb21fc2NvcGUYBCABKAkiUwoVSW1wb3J0U2VjcmV0c1Jlc3BvbnNlEigKB3Jlc3VsdHMYASADKAsyFy52bWF1dGgudjEuSW1wb3J0UmVzdWx0EhAKCHJldmlzaW9uGAIgASgEKnMKClNlY3JldEtpbmQSGwoXU0VDUkVUX0tJTkRfVU5TUEVDSUZJRUQQABIWChJTRUNSRVRfS0lORF9TVEFUSUMQARIZChVTRUNSRVRfS0lORF9HRU5FUkFURUQQAhIVChFTRUNSRVRfS0lORF9PQVVUSBADKmEKDEltcG9ydEFjdGlvbhIdChlJTVBPUlRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGAoUSU1QT1JUX0FDVElPTl9DUkVBVEUQARIYChRJTVBPUlRfQUNUSU9OX1JPVEFURRACKoUBCg1JbXBvcnRPdXRjb21lEh4KGklNUE9SVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWSU1QT1JUX09VVENPTUVfQ1JFQVRFRBABEhoKFklNUE9SVF9PVVRDT01FX1JPVEFURUQQAhIcChhJTVBPUlRfT1VUQ09NRV9VTkNIQU5HRUQQAzLXBgoNU2VjcmV0U2VydmljZRJPCgxDcmVhdGVTZWNyZXQSHi52bWF1dGgudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJPCgxVcGRhdGVTZWNyZXQSHi52bWF1dGgudjEuVXBkYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJVCg5HZXRTZWNyZXRWYWx1ZRIgLnZtYXV0aC52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIS52bWF1dGgudjEuR2V0U2VjcmV0VmFsdWVSZXNwb25zZRJMCgtMaXN0U2VjcmV0cxIdLnZtYXV0aC52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHi52bWF1dGgudjEuTGlzdFNlY3JldHNSZXNwb25zZRJPCgxEZWxldGVTZWNyZXQSHi52bWF1dGgudjEuRGVsZXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJPCgxSb3RhdGVTZWNyZXQSHi52bWF1dGgudjEuUm90YXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5Sb3RhdGVTZWNyZXRSZXNwb25zZRJhChJMaXN0U2VjcmV0VmVyc2lvbnMSJC52bWF1dGgudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBolLnZtYXV0aC52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJVCg5Sb2xsYmFja1NlY3JldBIgLnZtYXV0aC52MS5Sb2xsYmFja1NlY3JldFJlcXVlc3QaIS52bWF1dGgudjEuUm9sbGJhY2tTZWNyZXRSZXNwb25zZRJPCgxQbGFuUm90YXRpb24SHi52bWF1dGgudjEuUGxhblJvdGF0aW9uUmVxdWVzdBofLnZtYXV0aC52MS5QbGFuUm90YXRpb25SZXNwb25zZRJSCg1JbXBvcnRTZWNyZXRzEh8udm1hdXRoLnYxLkltcG9ydFNlY3JldHNSZXF1ZXN0GiAudm1hdXRoLnYxLkltcG9ydFNlY3JldHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Secret is a secret's metadata. It never carries a value.
@@ -700,6 +700,159 @@ export const PlanRotationResponseSchema: GenMessage<PlanRotationResponse> = /*@_
   messageDesc(file_vmauth_v1_secrets, 20);
 
 /**
+ * ImportItem is one secret to create, or to rotate (and optionally move to another scope).
+ *
+ * @generated from message vmauth.v1.ImportItem
+ */
+export type ImportItem = Message<"vmauth.v1.ImportItem"> & {
+  /**
+   * Secret name, as CreateSecretRequest.name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What to do; UNSPECIFIED is refused (INVALID_ARGUMENT naming items[i].action).
+   *
+   * @generated from field: vmauth.v1.ImportAction action = 2;
+   */
+  action: ImportAction;
+
+  /**
+   * Value: UTF-8 text up to 64 KiB, without NUL, not empty (as CreateSecretRequest.value).
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+
+  /**
+   * CREATE only: env var name; default from the provider preset, else the upper-cased name.
+   *
+   * @generated from field: string env = 4;
+   */
+  env: string;
+
+  /**
+   * CREATE only: the new secret's scope ("global", "group:NAME", "vm:NAME", "host");
+   * default "global". Refused on ROTATE: use move_to_scope.
+   *
+   * @generated from field: string scope = 5;
+   */
+  scope: string;
+
+  /**
+   * CREATE only: allow an env var name on the deny-list (PATH, LD_*, NODE_OPTIONS, …), as
+   * CreateSecretRequest.allow_sensitive_env.
+   *
+   * @generated from field: bool allow_sensitive_env = 6;
+   */
+  allowSensitiveEnv: boolean;
+
+  /**
+   * ROTATE only: when set, the secret's scope changes to this one (as UpdateSecretRequest.scope,
+   * with the same env-var conflict check); unset keeps its scope. Refused on CREATE.
+   *
+   * @generated from field: optional string move_to_scope = 7;
+   */
+  moveToScope?: string | undefined;
+};
+
+/**
+ * Describes the message vmauth.v1.ImportItem.
+ * Use `create(ImportItemSchema)` to create a new message.
+ */
+export const ImportItemSchema: GenMessage<ImportItem> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 21);
+
+/**
+ * @generated from message vmauth.v1.ImportSecretsRequest
+ */
+export type ImportSecretsRequest = Message<"vmauth.v1.ImportSecretsRequest"> & {
+  /**
+   * The items, applied in order within one mutation; at most 1000. A name may appear once.
+   *
+   * @generated from field: repeated vmauth.v1.ImportItem items = 1;
+   */
+  items: ImportItem[];
+};
+
+/**
+ * Describes the message vmauth.v1.ImportSecretsRequest.
+ * Use `create(ImportSecretsRequestSchema)` to create a new message.
+ */
+export const ImportSecretsRequestSchema: GenMessage<ImportSecretsRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 22);
+
+/**
+ * ImportResult is what one item did, in the order of the request's items.
+ *
+ * @generated from message vmauth.v1.ImportResult
+ */
+export type ImportResult = Message<"vmauth.v1.ImportResult"> & {
+  /**
+   * The item's secret name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What happened to the value.
+   *
+   * @generated from field: vmauth.v1.ImportOutcome outcome = 2;
+   */
+  outcome: ImportOutcome;
+
+  /**
+   * The secret as it is after the import (metadata only, never a value).
+   *
+   * @generated from field: vmauth.v1.Secret secret = 3;
+   */
+  secret?: Secret | undefined;
+
+  /**
+   * The scope the secret had before a move; empty when the item moved nothing.
+   *
+   * @generated from field: string moved_from_scope = 4;
+   */
+  movedFromScope: string;
+};
+
+/**
+ * Describes the message vmauth.v1.ImportResult.
+ * Use `create(ImportResultSchema)` to create a new message.
+ */
+export const ImportResultSchema: GenMessage<ImportResult> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 23);
+
+/**
+ * @generated from message vmauth.v1.ImportSecretsResponse
+ */
+export type ImportSecretsResponse = Message<"vmauth.v1.ImportSecretsResponse"> & {
+  /**
+   * One result per item, in request order.
+   *
+   * @generated from field: repeated vmauth.v1.ImportResult results = 1;
+   */
+  results: ImportResult[];
+
+  /**
+   * The store revision all the changes committed as (unchanged when nothing changed).
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message vmauth.v1.ImportSecretsResponse.
+ * Use `create(ImportSecretsResponseSchema)` to create a new message.
+ */
+export const ImportSecretsResponseSchema: GenMessage<ImportSecretsResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 24);
+
+/**
  * SecretKind says where a secret's value comes from.
  *
  * @generated from enum vmauth.v1.SecretKind
@@ -737,6 +890,78 @@ export enum SecretKind {
  */
 export const SecretKindSchema: GenEnum<SecretKind> = /*@__PURE__*/
   enumDesc(file_vmauth_v1_secrets, 0);
+
+/**
+ * ImportAction says what an ImportSecrets item does.
+ *
+ * @generated from enum vmauth.v1.ImportAction
+ */
+export enum ImportAction {
+  /**
+   * @generated from enum value: IMPORT_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Create a new secret, as CreateSecret: ALREADY_EXISTS when the name is taken.
+   *
+   * @generated from enum value: IMPORT_ACTION_CREATE = 1;
+   */
+  CREATE = 1,
+
+  /**
+   * Store a new version of an existing secret, as RotateSecret: NOT_FOUND when there is no
+   * such secret. A value equal to the current one stores no version (outcome UNCHANGED).
+   *
+   * @generated from enum value: IMPORT_ACTION_ROTATE = 2;
+   */
+  ROTATE = 2,
+}
+
+/**
+ * Describes the enum vmauth.v1.ImportAction.
+ */
+export const ImportActionSchema: GenEnum<ImportAction> = /*@__PURE__*/
+  enumDesc(file_vmauth_v1_secrets, 1);
+
+/**
+ * ImportOutcome says what an item did to its secret's value.
+ *
+ * @generated from enum vmauth.v1.ImportOutcome
+ */
+export enum ImportOutcome {
+  /**
+   * @generated from enum value: IMPORT_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A new secret with version 1.
+   *
+   * @generated from enum value: IMPORT_OUTCOME_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * A new version, now current.
+   *
+   * @generated from enum value: IMPORT_OUTCOME_ROTATED = 2;
+   */
+  ROTATED = 2,
+
+  /**
+   * The value equalled the current one: no version was stored.
+   *
+   * @generated from enum value: IMPORT_OUTCOME_UNCHANGED = 3;
+   */
+  UNCHANGED = 3,
+}
+
+/**
+ * Describes the enum vmauth.v1.ImportOutcome.
+ */
+export const ImportOutcomeSchema: GenEnum<ImportOutcome> = /*@__PURE__*/
+  enumDesc(file_vmauth_v1_secrets, 2);
 
 /**
  * SecretService manages secrets: their values (encrypted at rest), metadata and versions.
@@ -838,6 +1063,22 @@ export const SecretService: GenService<{
     methodKind: "unary";
     input: typeof PlanRotationRequestSchema;
     output: typeof PlanRotationResponseSchema;
+  },
+  /**
+   * ImportSecrets applies a list of creates, rotations and scope moves (what `secretsctl import
+   * --atomic` sends) as ONE store mutation: either every change is durable and visible, or
+   * none is. Every item is checked before anything changes, by the rules of the single-secret
+   * RPC it stands for (CreateSecret's env-var conflict and sensitive-env rules, RotateSecret's
+   * value rules, UpdateSecret's scope rules); an error names the item, e.g. `items[3].name`,
+   * and changes nothing. Each item is audited as that RPC is (secret.create, secret.rotate,
+   * secret.update).
+   *
+   * @generated from rpc vmauth.v1.SecretService.ImportSecrets
+   */
+  importSecrets: {
+    methodKind: "unary";
+    input: typeof ImportSecretsRequestSchema;
+    output: typeof ImportSecretsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vmauth_v1_secrets, 0);
