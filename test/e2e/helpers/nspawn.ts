@@ -3,7 +3,9 @@
  *
  * `bootContainer()` boots the host's own OS with
  * `systemd-nspawn --volatile=yes -D / --boot` (root is a tmpfs, /usr is the host's, read-only),
- * sharing the host network so a server on host 127.0.0.1 is reachable from inside. Everything is
+ * sharing the host network so a server on host 127.0.0.1 is reachable from inside, or, with
+ * `networkNamespace`, in a namespace of the test's own (./netns.ts: a veth pair to the host), where
+ * only the host side address is reachable, as from a VM. Everything is
  * driven through `nsenter -t <pid of the container's systemd> -a`, so no machined, no D-Bus on
  * the host and no systemd as the host's PID 1 are needed. `stop()` kills the container's own init
  * by pid (killing only nspawn would leave that init running) and waits for nspawn to exit.
@@ -88,6 +90,12 @@ export interface BootOptions {
   mask?: string[];
   /** Extra arguments for the container's systemd (kernel-command-line style). */
   initArgs?: string[];
+  /**
+   * A network namespace to run the machine in (`--network-namespace-path=`, e.g. `/run/netns/X`
+   * from ./netns.ts) instead of sharing the host network: the machine then sees that
+   * namespace's links and its own loopback, not the host's 127.0.0.1.
+   */
+  networkNamespace?: string;
 }
 
 const CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -229,6 +237,7 @@ export async function bootContainer(opts: BootOptions = {}): Promise<Container> 
     "--bind-ro=/etc/security",
     ...(opts.bindRo ?? []).map((p) => `--bind-ro=${p}`),
     ...(opts.binds ?? []).map((p) => `--bind=${p}`),
+    ...(opts.networkNamespace ? [`--network-namespace-path=${opts.networkNamespace}`] : []),
     "systemd.firstboot=off",
     ...(opts.mask ?? []).map((u) => `systemd.mask=${u}`),
     ...(opts.initArgs ?? []),
