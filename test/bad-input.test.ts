@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ImportAction } from "../proto/gen/vmauth/v1/secrets_pb.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon, storeOnDisk } from "./helpers/daemon.js";
 import { secretValue, track } from "./helpers/values.js";
@@ -231,6 +232,152 @@ describe("bad input gets the right status, names the field, and changes nothing"
     await refused(() => d.tcpClient(vmToken).env.getEnv({ vm: "vm2" }), "permission_denied", "vm");
     await refused(
       () => d.tcpClient(vmToken).secrets.rotateSecret({ name: "openai", value: "v" }),
+      "permission_denied",
+    );
+  });
+});
+
+describe("ImportSecrets: every item is checked first; an error names the item and nothing is applied", () => {
+  const s = () => d.client.secrets;
+  const CREATE = ImportAction.CREATE;
+  const ROTATE = ImportAction.ROTATE;
+  // A valid first item in each request: it must not be applied when a later one is refused.
+  const fine = () => ({ name: "imp-fine", action: CREATE, value: secretValue() });
+  test.each([
+    ["no items", () => s().importSecrets({ items: [] }), "invalid_argument", "items"],
+    [
+      "an item without an action",
+      () => s().importSecrets({ items: [fine(), { name: "imp-x", value: secretValue() }] }),
+      "invalid_argument",
+      "items[1].action",
+    ],
+    [
+      "a bad name",
+      () => s().importSecrets({ items: [fine(), { name: "Bad", action: CREATE, value: "v" }] }),
+      "invalid_argument",
+      "items[1].name",
+    ],
+    [
+      "a name twice",
+      () => s().importSecrets({ items: [fine(), fine()] }),
+      "invalid_argument",
+      "items[1].name",
+    ],
+    [
+      "a value with NUL",
+      () =>
+        s().importSecrets({ items: [fine(), { name: "imp-x", action: CREATE, value: withNul }] }),
+      "invalid_argument",
+      "items[1].value",
+    ],
+    [
+      "a value over 64 KiB",
+      () => s().importSecrets({ items: [fine(), { name: "openai", action: ROTATE, value: big }] }),
+      "invalid_argument",
+      "items[1].value",
+    ],
+    [
+      "an empty value",
+      () => s().importSecrets({ items: [fine(), { name: "imp-x", action: CREATE, value: "" }] }),
+      "invalid_argument",
+      "items[1].value",
+    ],
+    [
+      "create of an existing secret",
+      () =>
+        s().importSecrets({
+          items: [fine(), { name: "openai", action: CREATE, value: secretValue() }],
+        }),
+      "already_exists",
+      "items[1].name",
+    ],
+    [
+      "rotate of an unknown secret",
+      () => s().importSecrets({ items: [fine(), { name: "nope", action: ROTATE, value: "v-1" }] }),
+      "not_found",
+      "items[1].name",
+    ],
+    [
+      "an env var another secret gives at that scope",
+      () =>
+        s().importSecrets({
+          items: [fine(), { name: "imp-x", action: CREATE, value: "v-1", env: "OPENAI_API_KEY" }],
+        }),
+      "already_exists",
+      "items[1].env",
+    ],
+    [
+      "an env var an earlier item gives at that scope",
+      () =>
+        s().importSecrets({
+          items: [
+            { ...fine(), env: "IMP_SAME" },
+            { name: "imp-x", action: CREATE, value: "v-1", env: "IMP_SAME" },
+          ],
+        }),
+      "already_exists",
+      "items[1].env",
+    ],
+    [
+      "a sensitive env var without the flag",
+      () =>
+        s().importSecrets({
+          items: [fine(), { name: "imp-x", action: CREATE, value: "v-1", env: "LD_PRELOAD" }],
+        }),
+      "invalid_argument",
+      "items[1].env",
+    ],
+    [
+      "a scope naming an unknown VM",
+      () =>
+        s().importSecrets({
+          items: [fine(), { name: "imp-x", action: CREATE, value: "v-1", scope: "vm:nope" }],
+        }),
+      "not_found",
+      "items[1].scope",
+    ],
+    [
+      "a scope on a rotation",
+      () =>
+        s().importSecrets({
+          items: [fine(), { name: "openai", action: ROTATE, value: "v-1", scope: "vm:vm1" }],
+        }),
+      "invalid_argument",
+      "items[1].scope",
+    ],
+    [
+      "a move to an unknown group",
+      () =>
+        s().importSecrets({
+          items: [fine(), { name: "openai", action: ROTATE, value: "v-1", moveToScope: "group:x" }],
+        }),
+      "not_found",
+      "items[1].move_to_scope",
+    ],
+    [
+      "a move on a create",
+      () =>
+        s().importSecrets({
+          items: [fine(), { name: "imp-x", action: CREATE, value: "v-1", moveToScope: "global" }],
+        }),
+      "invalid_argument",
+      "items[1].move_to_scope",
+    ],
+  ] as const)("%s", async (_label, call, code, field) => {
+    const err = await refused(call, code, field);
+    expect(err.message).not.toContain("after-nul");
+    expect(err.message.length).toBeLessThan(300);
+    await expect(s().getSecretValue({ name: "imp-fine" })).rejects.toMatchObject({
+      code: "not_found",
+    });
+  });
+
+  test("a VM token may not import", async () => {
+    await refused(
+      () =>
+        d.tcpClient(vmToken).secrets.importSecrets({
+          items: [{ name: "imp-vm", action: ImportAction.CREATE, value: "v-1" }],
+        }),
       "permission_denied",
     );
   });

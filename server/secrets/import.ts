@@ -54,10 +54,14 @@ export async function importSecrets(deps: Deps, actor: Actor, itemsIn: readonly 
   try {
     const items = checkItems(itemsIn);
     const { results, revision } = await apply(deps, actor, items);
-    await deps.audit.recordMany(
-      "change",
-      results.flatMap((r) => auditEntries(r, revision)).map((e) => ({ ...base, ...e })),
-    );
+    const entries = results.flatMap((r) => auditEntries(r, revision));
+    // An empty batch is no batch (the broker would wait on no device).
+    if (entries.length > 0) {
+      await deps.audit.recordMany(
+        "change",
+        entries.map((e) => ({ ...base, ...e })),
+      );
+    }
     return { results, revision };
   } catch (err) {
     const code = (err as { code?: string }).code ?? "internal";
