@@ -15,22 +15,30 @@ export const file_vmauth_v1_access: GenFile = /*@__PURE__*/
   fileDesc("ChZ2bWF1dGgvdjEvYWNjZXNzLnByb3RvEgl2bWF1dGgudjEi+QIKAlZtEgwKBG5hbWUYASABKAkSDgoGZ3JvdXBzGAIgAygJEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3Rva2VuX2NvdW50GAQgASgNEhEKCWNvbm5lY3RlZBgFIAEoCBIYChBhcHBsaWVkX3JldmlzaW9uGAYgASgEEhUKDXZpZXdfcmV2aXNpb24YByABKAQSDgoGYmVoaW5kGAggASgIEi0KCWxhc3Rfc2VlbhgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOY2xpZW50X3ZlcnNpb24YCiABKAkSHAoUbGFzdF9yZXN0YXJ0ZWRfdW5pdHMYCyADKAkSEgoKbGFzdF9lcnJvchgMIAEoCRIQCghkaXZlcmdlZBgNIAEoCBIXCg9kYW1hZ2VkX3NlY3JldHMYDiADKAkSGAoQbWlzc2luZ19yZXF1aXJlZBgPIAMoCSIvCg9DcmVhdGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZncm91cHMYAiADKAkiPAoQQ3JlYXRlVm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnZtYXV0aC52MS5WbRINCgV0b2tlbhgCIAEoCSIQCg5MaXN0Vm1zUmVxdWVzdCItCg9MaXN0Vm1zUmVzcG9uc2USGgoDdm1zGAEgAygLMg0udm1hdXRoLnYxLlZtIkoKD1VwZGF0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCmFkZF9ncm91cHMYAiADKAkSFQoNcmVtb3ZlX2dyb3VwcxgDIAMoCSItChBVcGRhdGVWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udm1hdXRoLnYxLlZtIh8KD0RlbGV0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJIhIKEERlbGV0ZVZtUmVzcG9uc2UiOgoTSXNzdWVWbVRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDWtlZXBfZXhpc3RpbmcYAiABKAgiJQoUSXNzdWVWbVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkiJQoVUmV2b2tlVm1Ub2tlbnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiKQoWUmV2b2tlVm1Ub2tlbnNSZXNwb25zZRIPCgdyZXZva2VkGAEgASgNImgKBUdyb3VwEgwKBG5hbWUYASABKAkSCwoDdm1zGAIgAygJEhQKDHNlY3JldF9jb3VudBgDIAEoDRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIiChJDcmVhdGVHcm91cFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI2ChNDcmVhdGVHcm91cFJlc3BvbnNlEh8KBWdyb3VwGAEgASgLMhAudm1hdXRoLnYxLkdyb3VwIhMKEUxpc3RHcm91cHNSZXF1ZXN0IjYKEkxpc3RHcm91cHNSZXNwb25zZRIgCgZncm91cHMYASADKAsyEC52bWF1dGgudjEuR3JvdXAiIgoSRGVsZXRlR3JvdXBSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlR3JvdXBSZXNwb25zZSJWCgpBZG1pblRva2VuEgwKBG5hbWUYASABKAkSCgoCaWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoXQ3JlYXRlQWRtaW5Ub2tlblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJVChhDcmVhdGVBZG1pblRva2VuUmVzcG9uc2USKgoLYWRtaW5fdG9rZW4YASABKAsyFS52bWF1dGgudjEuQWRtaW5Ub2tlbhINCgV0b2tlbhgCIAEoCSIYChZMaXN0QWRtaW5Ub2tlbnNSZXF1ZXN0IkYKF0xpc3RBZG1pblRva2Vuc1Jlc3BvbnNlEisKDGFkbWluX3Rva2VucxgBIAMoCzIVLnZtYXV0aC52MS5BZG1pblRva2VuIicKF1Jldm9rZUFkbWluVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiGgoYUmV2b2tlQWRtaW5Ub2tlblJlc3BvbnNlMsMHCg1BY2Nlc3NTZXJ2aWNlEkMKCENyZWF0ZVZtEhoudm1hdXRoLnYxLkNyZWF0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5DcmVhdGVWbVJlc3BvbnNlEkAKB0xpc3RWbXMSGS52bWF1dGgudjEuTGlzdFZtc1JlcXVlc3QaGi52bWF1dGgudjEuTGlzdFZtc1Jlc3BvbnNlEkMKCFVwZGF0ZVZtEhoudm1hdXRoLnYxLlVwZGF0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5VcGRhdGVWbVJlc3BvbnNlEkMKCERlbGV0ZVZtEhoudm1hdXRoLnYxLkRlbGV0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5EZWxldGVWbVJlc3BvbnNlEk8KDElzc3VlVm1Ub2tlbhIeLnZtYXV0aC52MS5Jc3N1ZVZtVG9rZW5SZXF1ZXN0Gh8udm1hdXRoLnYxLklzc3VlVm1Ub2tlblJlc3BvbnNlElUKDlJldm9rZVZtVG9rZW5zEiAudm1hdXRoLnYxLlJldm9rZVZtVG9rZW5zUmVxdWVzdBohLnZtYXV0aC52MS5SZXZva2VWbVRva2Vuc1Jlc3BvbnNlEkwKC0NyZWF0ZUdyb3VwEh0udm1hdXRoLnYxLkNyZWF0ZUdyb3VwUmVxdWVzdBoeLnZtYXV0aC52MS5DcmVhdGVHcm91cFJlc3BvbnNlEkkKCkxpc3RHcm91cHMSHC52bWF1dGgudjEuTGlzdEdyb3Vwc1JlcXVlc3QaHS52bWF1dGgudjEuTGlzdEdyb3Vwc1Jlc3BvbnNlEkwKC0RlbGV0ZUdyb3VwEh0udm1hdXRoLnYxLkRlbGV0ZUdyb3VwUmVxdWVzdBoeLnZtYXV0aC52MS5EZWxldGVHcm91cFJlc3BvbnNlElsKEENyZWF0ZUFkbWluVG9rZW4SIi52bWF1dGgudjEuQ3JlYXRlQWRtaW5Ub2tlblJlcXVlc3QaIy52bWF1dGgudjEuQ3JlYXRlQWRtaW5Ub2tlblJlc3BvbnNlElgKD0xpc3RBZG1pblRva2VucxIhLnZtYXV0aC52MS5MaXN0QWRtaW5Ub2tlbnNSZXF1ZXN0GiIudm1hdXRoLnYxLkxpc3RBZG1pblRva2Vuc1Jlc3BvbnNlElsKEFJldm9rZUFkbWluVG9rZW4SIi52bWF1dGgudjEuUmV2b2tlQWRtaW5Ub2tlblJlcXVlc3QaIy52bWF1dGgudjEuUmV2b2tlQWRtaW5Ub2tlblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
- * Vm is a registered VM and what is known of its shim.
+ * Vm is a registered VM and what is known of its shim. The shim fields (connected through
+ * missing_required) are kept in memory: they start empty when secretsd starts and fill in
+ * as each shim reconnects and acknowledges.
  *
  * @generated from message vmauth.v1.Vm
  */
 export type Vm = Message<"vmauth.v1.Vm"> & {
   /**
+   * The VM's name (hostname-like, at most 63 characters).
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * The groups it belongs to, sorted.
+   *
    * @generated from field: repeated string groups = 2;
    */
   groups: string[];
 
   /**
+   * When it was registered.
+   *
    * @generated from field: google.protobuf.Timestamp created_at = 3;
    */
   createdAt?: Timestamp | undefined;
@@ -50,38 +58,51 @@ export type Vm = Message<"vmauth.v1.Vm"> & {
   connected: boolean;
 
   /**
-   * The last revision its shim acknowledged, and how many revisions that touch it are newer.
+   * The last store revision its shim acknowledged applying (AckEnv), 0 if none since start.
    *
    * @generated from field: uint64 applied_revision = 6;
    */
   appliedRevision: bigint;
 
   /**
+   * The last store revision at which this VM's view changed.
+   *
    * @generated from field: uint64 view_revision = 7;
    */
   viewRevision: bigint;
 
   /**
+   * applied_revision is older than view_revision: the shim has not applied the VM's latest
+   * env yet.
+   *
    * @generated from field: bool behind = 8;
    */
   behind: boolean;
 
   /**
+   * When its shim last watched or acknowledged; unset if never since secretsd started.
+   *
    * @generated from field: google.protobuf.Timestamp last_seen = 9;
    */
   lastSeen?: Timestamp | undefined;
 
   /**
+   * The shim's version string, as it reported it (at most 128 characters).
+   *
    * @generated from field: string client_version = 10;
    */
   clientVersion: string;
 
   /**
+   * The units its shim restarted or reloaded for its last acknowledged snapshot.
+   *
    * @generated from field: repeated string last_restarted_units = 11;
    */
   lastRestartedUnits: string[];
 
   /**
+   * The error its shim reported with its last ack; empty when it applied cleanly.
+   *
    * @generated from field: string last_error = 12;
    */
   lastError: string;
@@ -120,15 +141,21 @@ export const VmSchema: GenMessage<Vm> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 0);
 
 /**
+ * CreateVmRequest names a new VM.
+ *
  * @generated from message vmauth.v1.CreateVmRequest
  */
 export type CreateVmRequest = Message<"vmauth.v1.CreateVmRequest"> & {
   /**
+   * The VM's name: ^[a-z0-9][a-z0-9_.-]{0,62}$. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Existing groups to put it in; duplicates are ignored.
+   *
    * @generated from field: repeated string groups = 2;
    */
   groups: string[];
@@ -142,16 +169,20 @@ export const CreateVmRequestSchema: GenMessage<CreateVmRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 1);
 
 /**
+ * CreateVmResponse is the new VM and its first token.
+ *
  * @generated from message vmauth.v1.CreateVmResponse
  */
 export type CreateVmResponse = Message<"vmauth.v1.CreateVmResponse"> & {
   /**
+   * The VM as registered.
+   *
    * @generated from field: vmauth.v1.Vm vm = 1;
    */
   vm?: Vm | undefined;
 
   /**
-   * Shown once; not retrievable later.
+   * Its first token ("vmat_…"): shown once; not retrievable later.
    *
    * @generated from field: string token = 2;
    */
@@ -166,6 +197,8 @@ export const CreateVmResponseSchema: GenMessage<CreateVmResponse> = /*@__PURE__*
   messageDesc(file_vmauth_v1_access, 2);
 
 /**
+ * ListVmsRequest has no fields: every VM is listed.
+ *
  * @generated from message vmauth.v1.ListVmsRequest
  */
 export type ListVmsRequest = Message<"vmauth.v1.ListVmsRequest"> & {
@@ -179,10 +212,14 @@ export const ListVmsRequestSchema: GenMessage<ListVmsRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 3);
 
 /**
+ * ListVmsResponse is every VM, sorted by name.
+ *
  * @generated from message vmauth.v1.ListVmsResponse
  */
 export type ListVmsResponse = Message<"vmauth.v1.ListVmsResponse"> & {
   /**
+   * The VMs.
+   *
    * @generated from field: repeated vmauth.v1.Vm vms = 1;
    */
   vms: Vm[];
@@ -196,20 +233,28 @@ export const ListVmsResponseSchema: GenMessage<ListVmsResponse> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 4);
 
 /**
+ * UpdateVmRequest changes a VM's group membership.
+ *
  * @generated from message vmauth.v1.UpdateVmRequest
  */
 export type UpdateVmRequest = Message<"vmauth.v1.UpdateVmRequest"> & {
   /**
+   * The VM. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Groups to join; each must exist (else NOT_FOUND naming add_groups).
+   *
    * @generated from field: repeated string add_groups = 2;
    */
   addGroups: string[];
 
   /**
+   * Groups to leave; one the VM is not in is ignored. A group in both lists is left.
+   *
    * @generated from field: repeated string remove_groups = 3;
    */
   removeGroups: string[];
@@ -223,10 +268,14 @@ export const UpdateVmRequestSchema: GenMessage<UpdateVmRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 5);
 
 /**
+ * UpdateVmResponse is the VM after the change.
+ *
  * @generated from message vmauth.v1.UpdateVmResponse
  */
 export type UpdateVmResponse = Message<"vmauth.v1.UpdateVmResponse"> & {
   /**
+   * The VM as updated.
+   *
    * @generated from field: vmauth.v1.Vm vm = 1;
    */
   vm?: Vm | undefined;
@@ -240,10 +289,14 @@ export const UpdateVmResponseSchema: GenMessage<UpdateVmResponse> = /*@__PURE__*
   messageDesc(file_vmauth_v1_access, 6);
 
 /**
+ * DeleteVmRequest names the VM to remove.
+ *
  * @generated from message vmauth.v1.DeleteVmRequest
  */
 export type DeleteVmRequest = Message<"vmauth.v1.DeleteVmRequest"> & {
   /**
+   * The VM. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -257,6 +310,8 @@ export const DeleteVmRequestSchema: GenMessage<DeleteVmRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 7);
 
 /**
+ * DeleteVmResponse is empty: the VM is gone.
+ *
  * @generated from message vmauth.v1.DeleteVmResponse
  */
 export type DeleteVmResponse = Message<"vmauth.v1.DeleteVmResponse"> & {
@@ -270,10 +325,14 @@ export const DeleteVmResponseSchema: GenMessage<DeleteVmResponse> = /*@__PURE__*
   messageDesc(file_vmauth_v1_access, 8);
 
 /**
+ * IssueVmTokenRequest asks for a new token for a VM.
+ *
  * @generated from message vmauth.v1.IssueVmTokenRequest
  */
 export type IssueVmTokenRequest = Message<"vmauth.v1.IssueVmTokenRequest"> & {
   /**
+   * The VM. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -294,10 +353,14 @@ export const IssueVmTokenRequestSchema: GenMessage<IssueVmTokenRequest> = /*@__P
   messageDesc(file_vmauth_v1_access, 9);
 
 /**
+ * IssueVmTokenResponse carries the new token.
+ *
  * @generated from message vmauth.v1.IssueVmTokenResponse
  */
 export type IssueVmTokenResponse = Message<"vmauth.v1.IssueVmTokenResponse"> & {
   /**
+   * The new token ("vmat_…"): shown once; not retrievable later.
+   *
    * @generated from field: string token = 1;
    */
   token: string;
@@ -311,10 +374,14 @@ export const IssueVmTokenResponseSchema: GenMessage<IssueVmTokenResponse> = /*@_
   messageDesc(file_vmauth_v1_access, 10);
 
 /**
+ * RevokeVmTokensRequest names the VM whose tokens to revoke.
+ *
  * @generated from message vmauth.v1.RevokeVmTokensRequest
  */
 export type RevokeVmTokensRequest = Message<"vmauth.v1.RevokeVmTokensRequest"> & {
   /**
+   * The VM. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -328,10 +395,14 @@ export const RevokeVmTokensRequestSchema: GenMessage<RevokeVmTokensRequest> = /*
   messageDesc(file_vmauth_v1_access, 11);
 
 /**
+ * RevokeVmTokensResponse says how many tokens were revoked.
+ *
  * @generated from message vmauth.v1.RevokeVmTokensResponse
  */
 export type RevokeVmTokensResponse = Message<"vmauth.v1.RevokeVmTokensResponse"> & {
   /**
+   * Number of tokens revoked (0 if it had none).
+   *
    * @generated from field: uint32 revoked = 1;
    */
   revoked: number;
@@ -345,27 +416,35 @@ export const RevokeVmTokensResponseSchema: GenMessage<RevokeVmTokensResponse> = 
   messageDesc(file_vmauth_v1_access, 12);
 
 /**
- * Group is a named set of VMs that secrets can be scoped to.
+ * Group is a named set of VMs that secrets can be scoped to (scope "group:NAME").
  *
  * @generated from message vmauth.v1.Group
  */
 export type Group = Message<"vmauth.v1.Group"> & {
   /**
+   * The group's name (hostname-like, at most 63 characters).
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Its VMs' names. Empty in CreateGroupResponse.
+   *
    * @generated from field: repeated string vms = 2;
    */
   vms: string[];
 
   /**
+   * Number of secrets scoped to it. 0 in CreateGroupResponse.
+   *
    * @generated from field: uint32 secret_count = 3;
    */
   secretCount: number;
 
   /**
+   * When it was created.
+   *
    * @generated from field: google.protobuf.Timestamp created_at = 4;
    */
   createdAt?: Timestamp | undefined;
@@ -379,10 +458,14 @@ export const GroupSchema: GenMessage<Group> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 13);
 
 /**
+ * CreateGroupRequest names a new group.
+ *
  * @generated from message vmauth.v1.CreateGroupRequest
  */
 export type CreateGroupRequest = Message<"vmauth.v1.CreateGroupRequest"> & {
   /**
+   * The group's name: ^[a-z0-9][a-z0-9_.-]{0,62}$. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -396,10 +479,14 @@ export const CreateGroupRequestSchema: GenMessage<CreateGroupRequest> = /*@__PUR
   messageDesc(file_vmauth_v1_access, 14);
 
 /**
+ * CreateGroupResponse is the new group.
+ *
  * @generated from message vmauth.v1.CreateGroupResponse
  */
 export type CreateGroupResponse = Message<"vmauth.v1.CreateGroupResponse"> & {
   /**
+   * The group as created.
+   *
    * @generated from field: vmauth.v1.Group group = 1;
    */
   group?: Group | undefined;
@@ -413,6 +500,8 @@ export const CreateGroupResponseSchema: GenMessage<CreateGroupResponse> = /*@__P
   messageDesc(file_vmauth_v1_access, 15);
 
 /**
+ * ListGroupsRequest has no fields: every group is listed.
+ *
  * @generated from message vmauth.v1.ListGroupsRequest
  */
 export type ListGroupsRequest = Message<"vmauth.v1.ListGroupsRequest"> & {
@@ -426,10 +515,14 @@ export const ListGroupsRequestSchema: GenMessage<ListGroupsRequest> = /*@__PURE_
   messageDesc(file_vmauth_v1_access, 16);
 
 /**
+ * ListGroupsResponse is every group, sorted by name.
+ *
  * @generated from message vmauth.v1.ListGroupsResponse
  */
 export type ListGroupsResponse = Message<"vmauth.v1.ListGroupsResponse"> & {
   /**
+   * The groups.
+   *
    * @generated from field: repeated vmauth.v1.Group groups = 1;
    */
   groups: Group[];
@@ -443,10 +536,14 @@ export const ListGroupsResponseSchema: GenMessage<ListGroupsResponse> = /*@__PUR
   messageDesc(file_vmauth_v1_access, 17);
 
 /**
+ * DeleteGroupRequest names the group to remove.
+ *
  * @generated from message vmauth.v1.DeleteGroupRequest
  */
 export type DeleteGroupRequest = Message<"vmauth.v1.DeleteGroupRequest"> & {
   /**
+   * The group. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -460,6 +557,8 @@ export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PUR
   messageDesc(file_vmauth_v1_access, 18);
 
 /**
+ * DeleteGroupResponse is empty: the group is gone and no VM is in it.
+ *
  * @generated from message vmauth.v1.DeleteGroupResponse
  */
 export type DeleteGroupResponse = Message<"vmauth.v1.DeleteGroupResponse"> & {
@@ -479,6 +578,8 @@ export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__P
  */
 export type AdminToken = Message<"vmauth.v1.AdminToken"> & {
   /**
+   * The token's name, chosen when it was created (hostname-like).
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -491,6 +592,8 @@ export type AdminToken = Message<"vmauth.v1.AdminToken"> & {
   id: string;
 
   /**
+   * When it was created.
+   *
    * @generated from field: google.protobuf.Timestamp created_at = 3;
    */
   createdAt?: Timestamp | undefined;
@@ -504,10 +607,14 @@ export const AdminTokenSchema: GenMessage<AdminToken> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_access, 20);
 
 /**
+ * CreateAdminTokenRequest names a new admin token.
+ *
  * @generated from message vmauth.v1.CreateAdminTokenRequest
  */
 export type CreateAdminTokenRequest = Message<"vmauth.v1.CreateAdminTokenRequest"> & {
   /**
+   * The token's name: ^[a-z0-9][a-z0-9_.-]{0,62}$. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -521,16 +628,20 @@ export const CreateAdminTokenRequestSchema: GenMessage<CreateAdminTokenRequest> 
   messageDesc(file_vmauth_v1_access, 21);
 
 /**
+ * CreateAdminTokenResponse is the new token and its description.
+ *
  * @generated from message vmauth.v1.CreateAdminTokenResponse
  */
 export type CreateAdminTokenResponse = Message<"vmauth.v1.CreateAdminTokenResponse"> & {
   /**
+   * The token's name, id and creation time.
+   *
    * @generated from field: vmauth.v1.AdminToken admin_token = 1;
    */
   adminToken?: AdminToken | undefined;
 
   /**
-   * Shown once.
+   * The token ("vmadm_…"): shown once; not retrievable later.
    *
    * @generated from field: string token = 2;
    */
@@ -545,6 +656,8 @@ export const CreateAdminTokenResponseSchema: GenMessage<CreateAdminTokenResponse
   messageDesc(file_vmauth_v1_access, 22);
 
 /**
+ * ListAdminTokensRequest has no fields: every admin token is listed.
+ *
  * @generated from message vmauth.v1.ListAdminTokensRequest
  */
 export type ListAdminTokensRequest = Message<"vmauth.v1.ListAdminTokensRequest"> & {
@@ -558,10 +671,14 @@ export const ListAdminTokensRequestSchema: GenMessage<ListAdminTokensRequest> = 
   messageDesc(file_vmauth_v1_access, 23);
 
 /**
+ * ListAdminTokensResponse is every admin token, sorted by name.
+ *
  * @generated from message vmauth.v1.ListAdminTokensResponse
  */
 export type ListAdminTokensResponse = Message<"vmauth.v1.ListAdminTokensResponse"> & {
   /**
+   * The admin tokens, without the tokens themselves.
+   *
    * @generated from field: repeated vmauth.v1.AdminToken admin_tokens = 1;
    */
   adminTokens: AdminToken[];
@@ -575,10 +692,14 @@ export const ListAdminTokensResponseSchema: GenMessage<ListAdminTokensResponse> 
   messageDesc(file_vmauth_v1_access, 24);
 
 /**
+ * RevokeAdminTokenRequest names the admin token to revoke.
+ *
  * @generated from message vmauth.v1.RevokeAdminTokenRequest
  */
 export type RevokeAdminTokenRequest = Message<"vmauth.v1.RevokeAdminTokenRequest"> & {
   /**
+   * The token's name. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -592,6 +713,8 @@ export const RevokeAdminTokenRequestSchema: GenMessage<RevokeAdminTokenRequest> 
   messageDesc(file_vmauth_v1_access, 25);
 
 /**
+ * RevokeAdminTokenResponse is empty: the token no longer authenticates.
+ *
  * @generated from message vmauth.v1.RevokeAdminTokenResponse
  */
 export type RevokeAdminTokenResponse = Message<"vmauth.v1.RevokeAdminTokenResponse"> & {
@@ -606,13 +729,19 @@ export const RevokeAdminTokenResponseSchema: GenMessage<RevokeAdminTokenResponse
 
 /**
  * AccessService manages VMs, groups and tokens. Tokens are shown once and stored only as
- * keyed hashes.
+ * keyed hashes. Only the local admin (unix socket) and admin tokens may call it; a VM token
+ * gets PERMISSION_DENIED. Every change is audited.
+ *
+ * VM, group and admin token names are hostname-like: ^[a-z0-9][a-z0-9_.-]{0,62}$ (1 to 63
+ * characters). A malformed name is INVALID_ARGUMENT naming the field; an unknown one is
+ * NOT_FOUND.
  *
  * @generated from service vmauth.v1.AccessService
  */
 export const AccessService: GenService<{
   /**
-   * CreateVm registers a VM and returns its first token.
+   * CreateVm registers a VM and returns its first token. ALREADY_EXISTS if the name is taken;
+   * NOT_FOUND (field groups) if a group does not exist.
    *
    * @generated from rpc vmauth.v1.AccessService.CreateVm
    */
@@ -622,7 +751,7 @@ export const AccessService: GenService<{
     output: typeof CreateVmResponseSchema;
   },
   /**
-   * ListVms lists VMs with their delivery status.
+   * ListVms lists every VM, sorted by name, with what is known of its shim.
    *
    * @generated from rpc vmauth.v1.AccessService.ListVms
    */
@@ -632,7 +761,8 @@ export const AccessService: GenService<{
     output: typeof ListVmsResponseSchema;
   },
   /**
-   * UpdateVm changes a VM's groups.
+   * UpdateVm adds the VM to groups and removes it from others. A VM that joins or leaves a
+   * group gets its new view on its WatchEnv stream at once.
    *
    * @generated from rpc vmauth.v1.AccessService.UpdateVm
    */
@@ -642,7 +772,8 @@ export const AccessService: GenService<{
     output: typeof UpdateVmResponseSchema;
   },
   /**
-   * DeleteVm removes a VM, its VM-scoped secrets' access and its tokens.
+   * DeleteVm removes a VM and its tokens (streams opened with them end). FAILED_PRECONDITION while
+   * secrets are scoped to vm:NAME: remove or re-scope them first.
    *
    * @generated from rpc vmauth.v1.AccessService.DeleteVm
    */
@@ -652,7 +783,8 @@ export const AccessService: GenService<{
     output: typeof DeleteVmResponseSchema;
   },
   /**
-   * IssueVmToken issues a new token for a VM, by default revoking its others.
+   * IssueVmToken issues a new token for a VM, by default revoking its others (their WatchEnv
+   * streams end at once).
    *
    * @generated from rpc vmauth.v1.AccessService.IssueVmToken
    */
@@ -672,6 +804,8 @@ export const AccessService: GenService<{
     output: typeof RevokeVmTokensResponseSchema;
   },
   /**
+   * CreateGroup creates an empty group. ALREADY_EXISTS if the name is taken.
+   *
    * @generated from rpc vmauth.v1.AccessService.CreateGroup
    */
   createGroup: {
@@ -680,6 +814,8 @@ export const AccessService: GenService<{
     output: typeof CreateGroupResponseSchema;
   },
   /**
+   * ListGroups lists every group, sorted by name, with its VMs and secret count.
+   *
    * @generated from rpc vmauth.v1.AccessService.ListGroups
    */
   listGroups: {
@@ -688,7 +824,8 @@ export const AccessService: GenService<{
     output: typeof ListGroupsResponseSchema;
   },
   /**
-   * DeleteGroup fails with FAILED_PRECONDITION while secrets are scoped to it.
+   * DeleteGroup removes a group and takes its VMs out of it. FAILED_PRECONDITION while
+   * secrets are scoped to it.
    *
    * @generated from rpc vmauth.v1.AccessService.DeleteGroup
    */
@@ -698,7 +835,8 @@ export const AccessService: GenService<{
     output: typeof DeleteGroupResponseSchema;
   },
   /**
-   * CreateAdminToken issues a token for admin calls over TCP.
+   * CreateAdminToken issues a named token for admin calls over TCP. ALREADY_EXISTS if the
+   * name is taken.
    *
    * @generated from rpc vmauth.v1.AccessService.CreateAdminToken
    */
@@ -708,6 +846,8 @@ export const AccessService: GenService<{
     output: typeof CreateAdminTokenResponseSchema;
   },
   /**
+   * ListAdminTokens lists admin tokens, sorted by name; never a token itself.
+   *
    * @generated from rpc vmauth.v1.AccessService.ListAdminTokens
    */
   listAdminTokens: {
@@ -716,6 +856,9 @@ export const AccessService: GenService<{
     output: typeof ListAdminTokensResponseSchema;
   },
   /**
+   * RevokeAdminToken deletes an admin token by name: calls with it fail from then on, and
+   * the WatchEnv streams it opened end.
+   *
    * @generated from rpc vmauth.v1.AccessService.RevokeAdminToken
    */
   revokeAdminToken: {

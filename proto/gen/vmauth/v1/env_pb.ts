@@ -21,28 +21,37 @@ export const file_vmauth_v1_env: GenFile = /*@__PURE__*/
  */
 export type EnvVar = Message<"vmauth.v1.EnvVar"> & {
   /**
+   * The env var name (^[A-Z_][A-Z0-9_]*$, at most 255 characters).
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * The value: UTF-8 text without NUL, at most 64 KiB (for an OAuth credential's expiry
+   * var, the access token's expiry as ISO 8601).
+   *
    * @generated from field: string value = 2;
    */
   value: string;
 
   /**
-   * The secret it comes from, its version and its scope.
+   * The secret it comes from.
    *
    * @generated from field: string secret = 3;
    */
   secret: string;
 
   /**
+   * The secret's version it holds (versions start at 1).
+   *
    * @generated from field: uint32 version = 4;
    */
   version: number;
 
   /**
+   * The secret's scope: "global", "group:NAME" or "vm:NAME".
+   *
    * @generated from field: string scope = 5;
    */
   scope: string;
@@ -70,18 +79,23 @@ export type EnvSnapshot = Message<"vmauth.v1.EnvSnapshot"> & {
   vm: string;
 
   /**
+   * The store revision this env is the VM's view at.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
 
   /**
+   * The variables, sorted by name; each name once.
+   *
    * @generated from field: repeated vmauth.v1.EnvVar vars = 3;
    */
   vars: EnvVar[];
 
   /**
    * Digest of the view's (env var, secret, version) entries, never of values. A watcher
-   * sends back the digest it applied, and gets no snapshot while it still matches.
+   * sends back the digest it applied, and gets no snapshot while it still matches. Empty
+   * in GetEnv's answer.
    *
    * @generated from field: string digest = 4;
    */
@@ -104,11 +118,13 @@ export const EnvSnapshotSchema: GenMessage<EnvSnapshot> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_env, 1);
 
 /**
+ * GetEnvRequest names the VM whose env to read.
+ *
  * @generated from message vmauth.v1.GetEnvRequest
  */
 export type GetEnvRequest = Message<"vmauth.v1.GetEnvRequest"> & {
   /**
-   * VM name; may be empty for a VM token (the token names its VM).
+   * VM name; may be empty for a VM token (the token names its VM). Required for admins.
    *
    * @generated from field: string vm = 1;
    */
@@ -123,10 +139,14 @@ export const GetEnvRequestSchema: GenMessage<GetEnvRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_env, 2);
 
 /**
+ * GetEnvResponse is the VM's env now.
+ *
  * @generated from message vmauth.v1.GetEnvResponse
  */
 export type GetEnvResponse = Message<"vmauth.v1.GetEnvResponse"> & {
   /**
+   * The env, with vm set and digest empty.
+   *
    * @generated from field: vmauth.v1.EnvSnapshot snapshot = 1;
    */
   snapshot?: EnvSnapshot | undefined;
@@ -140,30 +160,36 @@ export const GetEnvResponseSchema: GenMessage<GetEnvResponse> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_env, 3);
 
 /**
+ * WatchEnvRequest opens a VM's change stream.
+ *
  * @generated from message vmauth.v1.WatchEnvRequest
  */
 export type WatchEnvRequest = Message<"vmauth.v1.WatchEnvRequest"> & {
   /**
+   * VM name; may be empty for a VM token (the token names its VM). Required for admins.
+   *
    * @generated from field: string vm = 1;
    */
   vm: string;
 
   /**
-   * The last revision the caller applied; 0 for none.
+   * The last revision the caller applied; 0 for none. One past the store's revision marks
+   * the VM diverged (the store lost what the caller applied) and forces a snapshot.
    *
    * @generated from field: uint64 since_revision = 2;
    */
   sinceRevision: bigint;
 
   /**
-   * The caller's software version, shown by `secretsctl vm list`.
+   * The caller's software version, shown by `secretsctl vm list` (at most 128 characters).
    *
    * @generated from field: string client_version = 3;
    */
   clientVersion: string;
 
   /**
-   * The digest of the snapshot the caller applied last, if any.
+   * The digest of the snapshot the caller applied last, if any: when it matches the current
+   * view, no first snapshot is sent.
    *
    * @generated from field: string applied_digest = 4;
    */
@@ -185,18 +211,23 @@ export const WatchEnvRequestSchema: GenMessage<WatchEnvRequest> = /*@__PURE__*/
  */
 export type Heartbeat = Message<"vmauth.v1.Heartbeat"> & {
   /**
+   * The store's current revision (changes outside the VM's view advance it too).
+   *
    * @generated from field: uint64 revision = 1;
    */
   revision: bigint;
 
   /**
+   * The server's clock when it was sent.
+   *
    * @generated from field: google.protobuf.Timestamp time = 2;
    */
   time?: Timestamp | undefined;
 
   /**
    * The server sends a heartbeat at least this often (ms): a watcher that hears nothing for
-   * a few intervals may take the connection for dead.
+   * a few intervals may take the connection for dead. 15000 unless secretsd is started
+   * with SECRETSD_HEARTBEAT_MS.
    *
    * @generated from field: uint32 interval_ms = 3;
    */
@@ -211,20 +242,28 @@ export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_env, 5);
 
 /**
+ * WatchEnvResponse is one event on a WatchEnv stream.
+ *
  * @generated from message vmauth.v1.WatchEnvResponse
  */
 export type WatchEnvResponse = Message<"vmauth.v1.WatchEnvResponse"> & {
   /**
+   * A new env or a heartbeat.
+   *
    * @generated from oneof vmauth.v1.WatchEnvResponse.event
    */
   event: {
     /**
+     * The VM's whole env after a change (vm empty, digest set).
+     *
      * @generated from field: vmauth.v1.EnvSnapshot snapshot = 1;
      */
     value: EnvSnapshot;
     case: "snapshot";
   } | {
     /**
+     * The stream is alive.
+     *
      * @generated from field: vmauth.v1.Heartbeat heartbeat = 2;
      */
     value: Heartbeat;
@@ -240,10 +279,15 @@ export const WatchEnvResponseSchema: GenMessage<WatchEnvResponse> = /*@__PURE__*
   messageDesc(file_vmauth_v1_env, 6);
 
 /**
+ * AckEnvRequest is a shim's report after it applied (or failed to apply) a snapshot. Every
+ * list is bounded; a malformed or oversized field is INVALID_ARGUMENT naming it.
+ *
  * @generated from message vmauth.v1.AckEnvRequest
  */
 export type AckEnvRequest = Message<"vmauth.v1.AckEnvRequest"> & {
   /**
+   * VM name; may be empty for a VM token (the token names its VM). Required for admins.
+   *
    * @generated from field: string vm = 1;
    */
   vm: string;
@@ -256,33 +300,36 @@ export type AckEnvRequest = Message<"vmauth.v1.AckEnvRequest"> & {
   revision: bigint;
 
   /**
-   * Units restarted or reloaded because of it.
+   * Units restarted or reloaded because of it (at most 256 systemd unit names).
    *
    * @generated from field: repeated string restarted_units = 3;
    */
   restartedUnits: string[];
 
   /**
-   * Env var names the caller could not write in some dialect (never values).
+   * Env var names the caller could not write in some dialect (never values; at most 1024).
    *
    * @generated from field: repeated string omitted = 4;
    */
   omitted: string[];
 
   /**
+   * The caller's software version (at most 128 characters); empty keeps the last one.
+   *
    * @generated from field: string client_version = 5;
    */
   clientVersion: string;
 
   /**
-   * Empty when applied cleanly; else a short reason (never a value).
+   * Empty when applied cleanly; else a short reason (never a value; at most 1024
+   * characters). The VM then still runs what it had.
    *
    * @generated from field: string error = 6;
    */
   error: string;
 
   /**
-   * The snapshot's missing required entries, as received (issue #11).
+   * The snapshot's missing required entries, as received ("MANIFEST/ID ENV", at most 256).
    *
    * @generated from field: repeated string missing = 7;
    */
@@ -320,7 +367,7 @@ export const AckEnvRequestSchema: GenMessage<AckEnvRequest> = /*@__PURE__*/
  */
 export type UnitKeys = Message<"vmauth.v1.UnitKeys"> & {
   /**
-   * A systemd unit name.
+   * A systemd unit name (^[A-Za-z0-9:_.@\-]{1,255}$).
    *
    * @generated from field: string name = 1;
    */
@@ -349,6 +396,8 @@ export const UnitKeysSchema: GenMessage<UnitKeys> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_env, 8);
 
 /**
+ * AckEnvResponse is empty: the ack was recorded.
+ *
  * @generated from message vmauth.v1.AckEnvResponse
  */
 export type AckEnvResponse = Message<"vmauth.v1.AckEnvResponse"> & {
@@ -363,7 +412,12 @@ export const AckEnvResponseSchema: GenMessage<AckEnvResponse> = /*@__PURE__*/
 
 /**
  * EnvService gives a VM its env: the union of global, group and VM-scoped secrets, the most
- * specific scope winning per env var. A VM token may only ask for its own VM.
+ * specific scope winning per env var (VM over group over global; between two groups, the
+ * group name first in alphabetical order). Secrets scoped "host" are in no VM's view.
+ *
+ * A VM token may call it for its own VM only: `vm` may be empty or the token's VM, anything
+ * else is PERMISSION_DENIED. The local admin and admin tokens must name the VM. An unknown
+ * VM is NOT_FOUND; a view holding a damaged value is FAILED_PRECONDITION naming the secret.
  *
  * @generated from service vmauth.v1.EnvService
  */
@@ -379,8 +433,11 @@ export const EnvService: GenService<{
     output: typeof GetEnvResponseSchema;
   },
   /**
-   * WatchEnv sends the VM's full snapshot at once when since_revision is behind, then one
-   * snapshot per change that touches the VM's view (coalesced), plus heartbeats.
+   * WatchEnv starts with a heartbeat, then sends the VM's full snapshot unless
+   * applied_digest is the current view's, then one snapshot per change that touches the
+   * VM's view (coalesced), plus heartbeats. The stream ends when the token is revoked or
+   * the VM deleted (UNAUTHENTICATED / NOT_FOUND). At most 8 streams per VM: a ninth is
+   * RESOURCE_EXHAUSTED, unless the oldest has been open 30 s, which it then replaces.
    *
    * @generated from rpc vmauth.v1.EnvService.WatchEnv
    */
@@ -390,7 +447,9 @@ export const EnvService: GenService<{
     output: typeof WatchEnvResponseSchema;
   },
   /**
-   * AckEnv reports the revision a shim applied and what it did about it.
+   * AckEnv reports the revision a shim applied and what it did about it; shown by
+   * `secretsctl vm list` and audited ("env.ack"). A revision past the store's marks the VM
+   * diverged and resends it a snapshot.
    *
    * @generated from rpc vmauth.v1.EnvService.AckEnv
    */

@@ -15,22 +15,30 @@ export const file_vmauth_v1_manifest: GenFile = /*@__PURE__*/
   fileDesc("Chh2bWF1dGgvdjEvbWFuaWZlc3QucHJvdG8SCXZtYXV0aC52MSI6Cg9NYW5pZmVzdEJpbmRpbmcSDAoCdm0YASABKAlIABIPCgVncm91cBgCIAEoCUgAQggKBnRhcmdldCL4AQoMUGxhbm5lZEVudHJ5EgoKAmlkGAEgASgJEg0KBWNsYXNzGAIgASgJEgsKA2VudhgDIAEoCRIOCgZzZWNyZXQYBCABKAkSDQoFc2NvcGUYBSABKAkSJgoGYWN0aW9uGAYgASgOMhYudm1hdXRoLnYxLkVudHJ5QWN0aW9uEiQKBXN0YXRlGAcgASgOMhUudm1hdXRoLnYxLkVudHJ5U3RhdGUSEAoIcmVxdWlyZWQYCCABKAgSEwoLZGVzY3JpcHRpb24YCSABKAkSDQoFbGFiZWwYCiABKAkSDgoGZm9ybWF0GAsgASgJEg0KBWVycm9yGAwgASgJIjUKCVZtRW52UGxhbhIKCgJ2bRgBIAEoCRILCgNlbnYYAiADKAkSDwoHbWlzc2luZxgDIAMoCSJlChNQbGFuTWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEigKBGJpbmQYAiABKAsyGi52bWF1dGgudjEuTWFuaWZlc3RCaW5kaW5nEhIKCnJlZ2VuZXJhdGUYAyADKAkicQoUUGxhbk1hbmlmZXN0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIoCgdlbnRyaWVzGAIgAygLMhcudm1hdXRoLnYxLlBsYW5uZWRFbnRyeRIhCgN2bXMYAyADKAsyFC52bWF1dGgudjEuVm1FbnZQbGFuImYKFEFwcGx5TWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEigKBGJpbmQYAiABKAsyGi52bWF1dGgudjEuTWFuaWZlc3RCaW5kaW5nEhIKCnJlZ2VuZXJhdGUYAyADKAkihAEKFUFwcGx5TWFuaWZlc3RSZXNwb25zZRIMCgRuYW1lGAEgASgJEigKB2VudHJpZXMYAiADKAsyFy52bWF1dGgudjEuUGxhbm5lZEVudHJ5EiEKA3ZtcxgDIAMoCzIULnZtYXV0aC52MS5WbUVudlBsYW4SEAoIcmV2aXNpb24YBCABKAQiygEKDE1hbmlmZXN0SW5mbxIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEgwKBGJpbmQYAyABKAkSEwoLZW50cnlfY291bnQYBCABKA0SLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbW9kX3JldmlzaW9uGAcgASgEIhYKFExpc3RNYW5pZmVzdHNSZXF1ZXN0IkMKFUxpc3RNYW5pZmVzdHNSZXNwb25zZRIqCgltYW5pZmVzdHMYASADKAsyFy52bWF1dGgudjEuTWFuaWZlc3RJbmZvIiIKEkdldE1hbmlmZXN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIk4KE0dldE1hbmlmZXN0UmVzcG9uc2USKQoIbWFuaWZlc3QYASABKAsyFy52bWF1dGgudjEuTWFuaWZlc3RJbmZvEgwKBHRleHQYAiABKAkiPQoVUmVtb3ZlTWFuaWZlc3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSFgoOZGVsZXRlX3NlY3JldHMYAiABKAgiQwoWUmVtb3ZlTWFuaWZlc3RSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBBIXCg9kZWxldGVkX3NlY3JldHMYAiADKAkiMQoVTWFuaWZlc3RTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSCgoCdm0YAiABKAkiugEKC0VudHJ5U3RhdHVzEhAKCG1hbmlmZXN0GAEgASgJEgoKAnZtGAIgASgJEgoKAmlkGAMgASgJEg0KBWNsYXNzGAQgASgJEgsKA2VudhgFIAEoCRIkCgVzdGF0ZRgGIAEoDjIVLnZtYXV0aC52MS5FbnRyeVN0YXRlEg4KBnNvdXJjZRgHIAEoCRIQCghyZXF1aXJlZBgIIAEoCBIOCgZzZWNyZXQYCSABKAkSDQoFZXJyb3IYCiABKAkiQQoWTWFuaWZlc3RTdGF0dXNSZXNwb25zZRInCgdlbnRyaWVzGAEgAygLMhYudm1hdXRoLnYxLkVudHJ5U3RhdHVzIkoKG1Byb3ZpZGVNYW5pZmVzdFZhbHVlUmVxdWVzdBIQCghtYW5pZmVzdBgBIAEoCRIKCgJpZBgCIAEoCRINCgV2YWx1ZRgDIAEoCSJRChxQcm92aWRlTWFuaWZlc3RWYWx1ZVJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhAKCHJldmlzaW9uGAMgASgEKqwBCgtFbnRyeUFjdGlvbhIcChhFTlRSWV9BQ1RJT05fVU5TUEVDSUZJRUQQABIVChFFTlRSWV9BQ1RJT05fS0VFUBABEhkKFUVOVFJZX0FDVElPTl9HRU5FUkFURRACEhsKF0VOVFJZX0FDVElPTl9SRUdFTkVSQVRFEAMSFgoSRU5UUllfQUNUSU9OX0ZFVENIEAQSGAoURU5UUllfQUNUSU9OX1BST1ZJREUQBSp5CgpFbnRyeVN0YXRlEhsKF0VOVFJZX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWRU5UUllfU1RBVEVfQ09ORklHVVJFRBABEhcKE0VOVFJZX1NUQVRFX01JU1NJTkcQAhIZChVFTlRSWV9TVEFURV9NQUxGT1JNRUQQAzLvBAoPTWFuaWZlc3RTZXJ2aWNlEk8KDFBsYW5NYW5pZmVzdBIeLnZtYXV0aC52MS5QbGFuTWFuaWZlc3RSZXF1ZXN0Gh8udm1hdXRoLnYxLlBsYW5NYW5pZmVzdFJlc3BvbnNlElIKDUFwcGx5TWFuaWZlc3QSHy52bWF1dGgudjEuQXBwbHlNYW5pZmVzdFJlcXVlc3QaIC52bWF1dGgudjEuQXBwbHlNYW5pZmVzdFJlc3BvbnNlElIKDUxpc3RNYW5pZmVzdHMSHy52bWF1dGgudjEuTGlzdE1hbmlmZXN0c1JlcXVlc3QaIC52bWF1dGgudjEuTGlzdE1hbmlmZXN0c1Jlc3BvbnNlEkwKC0dldE1hbmlmZXN0Eh0udm1hdXRoLnYxLkdldE1hbmlmZXN0UmVxdWVzdBoeLnZtYXV0aC52MS5HZXRNYW5pZmVzdFJlc3BvbnNlElUKDlJlbW92ZU1hbmlmZXN0EiAudm1hdXRoLnYxLlJlbW92ZU1hbmlmZXN0UmVxdWVzdBohLnZtYXV0aC52MS5SZW1vdmVNYW5pZmVzdFJlc3BvbnNlElUKDk1hbmlmZXN0U3RhdHVzEiAudm1hdXRoLnYxLk1hbmlmZXN0U3RhdHVzUmVxdWVzdBohLnZtYXV0aC52MS5NYW5pZmVzdFN0YXR1c1Jlc3BvbnNlEmcKFFByb3ZpZGVNYW5pZmVzdFZhbHVlEiYudm1hdXRoLnYxLlByb3ZpZGVNYW5pZmVzdFZhbHVlUmVxdWVzdBonLnZtYXV0aC52MS5Qcm92aWRlTWFuaWZlc3RWYWx1ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
- * ManifestBinding is who a manifest is for: one VM, or every VM of a group.
+ * ManifestBinding is who a manifest is for: one VM, or every VM of a group. The VM or group
+ * must exist (NOT_FOUND naming bind.vm / bind.group); a manifest stays bound to what it was
+ * first applied to (ALREADY_EXISTS otherwise).
  *
  * @generated from message vmauth.v1.ManifestBinding
  */
 export type ManifestBinding = Message<"vmauth.v1.ManifestBinding"> & {
   /**
+   * Exactly one is required (else INVALID_ARGUMENT naming bind).
+   *
    * @generated from oneof vmauth.v1.ManifestBinding.target
    */
   target: {
     /**
+     * A VM's name.
+     *
      * @generated from field: string vm = 1;
      */
     value: string;
     case: "vm";
   } | {
     /**
+     * A group's name: every VM in it, now and later.
+     *
      * @generated from field: string group = 2;
      */
     value: string;
@@ -52,16 +60,22 @@ export const ManifestBindingSchema: GenMessage<ManifestBinding> = /*@__PURE__*/
  */
 export type PlannedEntry = Message<"vmauth.v1.PlannedEntry"> & {
   /**
+   * The entry's id (^[a-z][a-z0-9_]{0,31}$, unique in its manifest).
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * "per_install_generated", "user_prompt", "infrastructure" or "remote_fetch".
+   *
    * @generated from field: string class = 2;
    */
   class: string;
 
   /**
+   * The env var VMs see; empty for infrastructure.
+   *
    * @generated from field: string env = 3;
    */
   env: string;
@@ -81,31 +95,43 @@ export type PlannedEntry = Message<"vmauth.v1.PlannedEntry"> & {
   scope: string;
 
   /**
+   * What applying does (ApplyManifest: what it did).
+   *
    * @generated from field: vmauth.v1.EntryAction action = 6;
    */
   action: EntryAction;
 
   /**
+   * Where it stands (ApplyManifest: after the commit).
+   *
    * @generated from field: vmauth.v1.EntryState state = 7;
    */
   state: EntryState;
 
   /**
+   * A VM missing it is incomplete (default true).
+   *
    * @generated from field: bool required = 8;
    */
   required: boolean;
 
   /**
+   * The entry's description (at most 1024 characters).
+   *
    * @generated from field: string description = 9;
    */
   description: string;
 
   /**
+   * user_prompt: what the person is asked (default the id); else empty.
+   *
    * @generated from field: string label = 10;
    */
   label: string;
 
   /**
+   * The regex the whole value must match (as ^(?:format)$, JS syntax, u flag); empty: any.
+   *
    * @generated from field: string format = 11;
    */
   format: string;
@@ -132,17 +158,21 @@ export const PlannedEntrySchema: GenMessage<PlannedEntry> = /*@__PURE__*/
  */
 export type VmEnvPlan = Message<"vmauth.v1.VmEnvPlan"> & {
   /**
+   * The VM.
+   *
    * @generated from field: string vm = 1;
    */
   vm: string;
 
   /**
+   * Every env var name in its view (not only this manifest's), sorted.
+   *
    * @generated from field: repeated string env = 2;
    */
   env: string[];
 
   /**
-   * Required entries that would still be missing, by id.
+   * Required entries of this manifest that would still be missing, by id.
    *
    * @generated from field: repeated string missing = 3;
    */
@@ -157,23 +187,29 @@ export const VmEnvPlanSchema: GenMessage<VmEnvPlan> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_manifest, 2);
 
 /**
+ * PlanManifestRequest is a manifest and a binding to plan, without applying.
+ *
  * @generated from message vmauth.v1.PlanManifestRequest
  */
 export type PlanManifestRequest = Message<"vmauth.v1.PlanManifestRequest"> & {
   /**
-   * The manifest's JSON text.
+   * The manifest's JSON text: {"name", "description", "entries": [...]}; at most 256 KiB,
+   * 1 to 256 entries, unknown keys refused.
    *
    * @generated from field: string manifest = 1;
    */
   manifest: string;
 
   /**
+   * Who it is for. Required.
+   *
    * @generated from field: vmauth.v1.ManifestBinding bind = 2;
    */
   bind?: ManifestBinding | undefined;
 
   /**
-   * Entry ids to generate again.
+   * Entry ids to generate again; each must have a generator (else INVALID_ARGUMENT naming
+   * regenerate).
    *
    * @generated from field: repeated string regenerate = 3;
    */
@@ -188,20 +224,28 @@ export const PlanManifestRequestSchema: GenMessage<PlanManifestRequest> = /*@__P
   messageDesc(file_vmauth_v1_manifest, 3);
 
 /**
+ * PlanManifestResponse is what applying would do.
+ *
  * @generated from message vmauth.v1.PlanManifestResponse
  */
 export type PlanManifestResponse = Message<"vmauth.v1.PlanManifestResponse"> & {
   /**
+   * The manifest's name.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Each entry per target.
+   *
    * @generated from field: repeated vmauth.v1.PlannedEntry entries = 2;
    */
   entries: PlannedEntry[];
 
   /**
+   * Each VM the binding reaches now, sorted.
+   *
    * @generated from field: repeated vmauth.v1.VmEnvPlan vms = 3;
    */
   vms: VmEnvPlan[];
@@ -215,20 +259,28 @@ export const PlanManifestResponseSchema: GenMessage<PlanManifestResponse> = /*@_
   messageDesc(file_vmauth_v1_manifest, 4);
 
 /**
+ * ApplyManifestRequest is a manifest and a binding to apply.
+ *
  * @generated from message vmauth.v1.ApplyManifestRequest
  */
 export type ApplyManifestRequest = Message<"vmauth.v1.ApplyManifestRequest"> & {
   /**
+   * The manifest's JSON text, as in PlanManifestRequest.
+   *
    * @generated from field: string manifest = 1;
    */
   manifest: string;
 
   /**
+   * Who it is for. Required.
+   *
    * @generated from field: vmauth.v1.ManifestBinding bind = 2;
    */
   bind?: ManifestBinding | undefined;
 
   /**
+   * Entry ids whose values to generate again (overwriting them); each must have a generator.
+   *
    * @generated from field: repeated string regenerate = 3;
    */
   regenerate: string[];
@@ -242,10 +294,14 @@ export const ApplyManifestRequestSchema: GenMessage<ApplyManifestRequest> = /*@_
   messageDesc(file_vmauth_v1_manifest, 5);
 
 /**
+ * ApplyManifestResponse is what was done.
+ *
  * @generated from message vmauth.v1.ApplyManifestResponse
  */
 export type ApplyManifestResponse = Message<"vmauth.v1.ApplyManifestResponse"> & {
   /**
+   * The manifest's name.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -258,11 +314,15 @@ export type ApplyManifestResponse = Message<"vmauth.v1.ApplyManifestResponse"> &
   entries: PlannedEntry[];
 
   /**
+   * Each VM's env and missing entries after the commit.
+   *
    * @generated from field: repeated vmauth.v1.VmEnvPlan vms = 3;
    */
   vms: VmEnvPlan[];
 
   /**
+   * The store revision that recorded it.
+   *
    * @generated from field: uint64 revision = 4;
    */
   revision: bigint;
@@ -282,11 +342,15 @@ export const ApplyManifestResponseSchema: GenMessage<ApplyManifestResponse> = /*
  */
 export type ManifestInfo = Message<"vmauth.v1.ManifestInfo"> & {
   /**
+   * Its name (^[a-z][a-z0-9-]{0,23}$).
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Its description.
+   *
    * @generated from field: string description = 2;
    */
   description: string;
@@ -299,21 +363,29 @@ export type ManifestInfo = Message<"vmauth.v1.ManifestInfo"> & {
   bind: string;
 
   /**
+   * Number of entries.
+   *
    * @generated from field: uint32 entry_count = 4;
    */
   entryCount: number;
 
   /**
+   * When it was first applied.
+   *
    * @generated from field: google.protobuf.Timestamp created_at = 5;
    */
   createdAt?: Timestamp | undefined;
 
   /**
+   * When it was last applied.
+   *
    * @generated from field: google.protobuf.Timestamp updated_at = 6;
    */
   updatedAt?: Timestamp | undefined;
 
   /**
+   * The store revision that last changed it.
+   *
    * @generated from field: uint64 mod_revision = 7;
    */
   modRevision: bigint;
@@ -327,6 +399,8 @@ export const ManifestInfoSchema: GenMessage<ManifestInfo> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_manifest, 7);
 
 /**
+ * ListManifestsRequest has no fields: every manifest is listed.
+ *
  * @generated from message vmauth.v1.ListManifestsRequest
  */
 export type ListManifestsRequest = Message<"vmauth.v1.ListManifestsRequest"> & {
@@ -340,10 +414,14 @@ export const ListManifestsRequestSchema: GenMessage<ListManifestsRequest> = /*@_
   messageDesc(file_vmauth_v1_manifest, 8);
 
 /**
+ * ListManifestsResponse is every recorded manifest, sorted by name.
+ *
  * @generated from message vmauth.v1.ListManifestsResponse
  */
 export type ListManifestsResponse = Message<"vmauth.v1.ListManifestsResponse"> & {
   /**
+   * The manifests.
+   *
    * @generated from field: repeated vmauth.v1.ManifestInfo manifests = 1;
    */
   manifests: ManifestInfo[];
@@ -357,10 +435,14 @@ export const ListManifestsResponseSchema: GenMessage<ListManifestsResponse> = /*
   messageDesc(file_vmauth_v1_manifest, 9);
 
 /**
+ * GetManifestRequest names a manifest.
+ *
  * @generated from message vmauth.v1.GetManifestRequest
  */
 export type GetManifestRequest = Message<"vmauth.v1.GetManifestRequest"> & {
   /**
+   * The manifest's name.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -374,10 +456,14 @@ export const GetManifestRequestSchema: GenMessage<GetManifestRequest> = /*@__PUR
   messageDesc(file_vmauth_v1_manifest, 10);
 
 /**
+ * GetManifestResponse is one manifest.
+ *
  * @generated from message vmauth.v1.GetManifestResponse
  */
 export type GetManifestResponse = Message<"vmauth.v1.GetManifestResponse"> & {
   /**
+   * What is recorded of it.
+   *
    * @generated from field: vmauth.v1.ManifestInfo manifest = 1;
    */
   manifest?: ManifestInfo | undefined;
@@ -398,10 +484,14 @@ export const GetManifestResponseSchema: GenMessage<GetManifestResponse> = /*@__P
   messageDesc(file_vmauth_v1_manifest, 11);
 
 /**
+ * RemoveManifestRequest names a manifest to forget.
+ *
  * @generated from message vmauth.v1.RemoveManifestRequest
  */
 export type RemoveManifestRequest = Message<"vmauth.v1.RemoveManifestRequest"> & {
   /**
+   * The manifest's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -422,15 +512,21 @@ export const RemoveManifestRequestSchema: GenMessage<RemoveManifestRequest> = /*
   messageDesc(file_vmauth_v1_manifest, 12);
 
 /**
+ * RemoveManifestResponse says what was removed.
+ *
  * @generated from message vmauth.v1.RemoveManifestResponse
  */
 export type RemoveManifestResponse = Message<"vmauth.v1.RemoveManifestResponse"> & {
   /**
+   * The store revision that removed it.
+   *
    * @generated from field: uint64 revision = 1;
    */
   revision: bigint;
 
   /**
+   * The secrets deleted with it, sorted (empty without delete_secrets).
+   *
    * @generated from field: repeated string deleted_secrets = 2;
    */
   deletedSecrets: string[];
@@ -444,17 +540,21 @@ export const RemoveManifestResponseSchema: GenMessage<RemoveManifestResponse> = 
   messageDesc(file_vmauth_v1_manifest, 13);
 
 /**
+ * ManifestStatusRequest selects manifests and VMs; empty fields select all.
+ *
  * @generated from message vmauth.v1.ManifestStatusRequest
  */
 export type ManifestStatusRequest = Message<"vmauth.v1.ManifestStatusRequest"> & {
   /**
-   * Only this manifest / this VM, when set.
+   * Only this manifest, when set.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Only this VM, when set (host-only entries are still listed, with vm empty).
+   *
    * @generated from field: string vm = 2;
    */
   vm: string;
@@ -474,31 +574,43 @@ export const ManifestStatusRequestSchema: GenMessage<ManifestStatusRequest> = /*
  */
 export type EntryStatus = Message<"vmauth.v1.EntryStatus"> & {
   /**
+   * The manifest's name.
+   *
    * @generated from field: string manifest = 1;
    */
   manifest: string;
 
   /**
+   * The VM; empty for a host-only (infrastructure) entry.
+   *
    * @generated from field: string vm = 2;
    */
   vm: string;
 
   /**
+   * The entry's id.
+   *
    * @generated from field: string id = 3;
    */
   id: string;
 
   /**
+   * The entry's class.
+   *
    * @generated from field: string class = 4;
    */
   class: string;
 
   /**
+   * The entry's env var; empty for infrastructure.
+   *
    * @generated from field: string env = 5;
    */
   env: string;
 
   /**
+   * Where it stands.
+   *
    * @generated from field: vmauth.v1.EntryState state = 6;
    */
   state: EntryState;
@@ -511,11 +623,15 @@ export type EntryStatus = Message<"vmauth.v1.EntryStatus"> & {
   source: string;
 
   /**
+   * A VM missing it is incomplete.
+   *
    * @generated from field: bool required = 8;
    */
   required: boolean;
 
   /**
+   * The secret that holds (or will hold) the value.
+   *
    * @generated from field: string secret = 9;
    */
   secret: string;
@@ -536,10 +652,14 @@ export const EntryStatusSchema: GenMessage<EntryStatus> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_manifest, 15);
 
 /**
+ * ManifestStatusResponse is every selected entry per VM.
+ *
  * @generated from message vmauth.v1.ManifestStatusResponse
  */
 export type ManifestStatusResponse = Message<"vmauth.v1.ManifestStatusResponse"> & {
   /**
+   * The rows.
+   *
    * @generated from field: repeated vmauth.v1.EntryStatus entries = 1;
    */
   entries: EntryStatus[];
@@ -553,20 +673,29 @@ export const ManifestStatusResponseSchema: GenMessage<ManifestStatusResponse> = 
   messageDesc(file_vmauth_v1_manifest, 16);
 
 /**
+ * ProvideManifestValueRequest is a person's value for one entry.
+ *
  * @generated from message vmauth.v1.ProvideManifestValueRequest
  */
 export type ProvideManifestValueRequest = Message<"vmauth.v1.ProvideManifestValueRequest"> & {
   /**
+   * The manifest's name. NOT_FOUND naming manifest if there is none.
+   *
    * @generated from field: string manifest = 1;
    */
   manifest: string;
 
   /**
+   * The entry's id. NOT_FOUND naming id if there is none.
+   *
    * @generated from field: string id = 2;
    */
   id: string;
 
   /**
+   * The value: non-empty UTF-8 without NUL, at most 64 KiB, matching the entry's format
+   * (else INVALID_ARGUMENT naming value; the value is never echoed).
+   *
    * @generated from field: string value = 3;
    */
   value: string;
@@ -580,20 +709,28 @@ export const ProvideManifestValueRequestSchema: GenMessage<ProvideManifestValueR
   messageDesc(file_vmauth_v1_manifest, 17);
 
 /**
+ * ProvideManifestValueResponse says where the value went.
+ *
  * @generated from message vmauth.v1.ProvideManifestValueResponse
  */
 export type ProvideManifestValueResponse = Message<"vmauth.v1.ProvideManifestValueResponse"> & {
   /**
+   * The secret that holds it.
+   *
    * @generated from field: string secret = 1;
    */
   secret: string;
 
   /**
+   * Its new version.
+   *
    * @generated from field: uint32 version = 2;
    */
   version: number;
 
   /**
+   * The store revision that committed it.
+   *
    * @generated from field: uint64 revision = 3;
    */
   revision: bigint;
@@ -613,6 +750,8 @@ export const ProvideManifestValueResponseSchema: GenMessage<ProvideManifestValue
  */
 export enum EntryAction {
   /**
+   * Never sent.
+   *
    * @generated from enum value: ENTRY_ACTION_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -625,16 +764,22 @@ export enum EntryAction {
   KEEP = 1,
 
   /**
+   * No value yet: secretsd generates one (per_install_generated, generated infrastructure).
+   *
    * @generated from enum value: ENTRY_ACTION_GENERATE = 2;
    */
   GENERATE = 2,
 
   /**
+   * Named in regenerate: a new value replaces the current one.
+   *
    * @generated from enum value: ENTRY_ACTION_REGENERATE = 3;
    */
   REGENERATE = 3,
 
   /**
+   * No value yet: secretsd fetches it (remote_fetch, fetched infrastructure).
+   *
    * @generated from enum value: ENTRY_ACTION_FETCH = 4;
    */
   FETCH = 4,
@@ -660,16 +805,22 @@ export const EntryActionSchema: GenEnum<EntryAction> = /*@__PURE__*/
  */
 export enum EntryState {
   /**
+   * Never sent.
+   *
    * @generated from enum value: ENTRY_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * A value is there and matches the entry's format (if any).
+   *
    * @generated from enum value: ENTRY_STATE_CONFIGURED = 1;
    */
   CONFIGURED = 1,
 
   /**
+   * No value: its env var is absent from the VM's env.
+   *
    * @generated from enum value: ENTRY_STATE_MISSING = 2;
    */
   MISSING = 2,
@@ -693,7 +844,11 @@ export const EntryStateSchema: GenEnum<EntryState> = /*@__PURE__*/
  * with entries of four classes: per_install_generated (secretsd generates one value per VM),
  * user_prompt (a person provides it, checked against `format`), remote_fetch (secretsd fetches
  * it from a command or a file on the host, on an interval) and infrastructure (host-only: it
- * never enters a VM's view). Nothing here ever returns a value.
+ * never enters a VM's view). Nothing here ever returns a value. Only the local admin (unix
+ * socket) and admin tokens may call it; a VM token gets PERMISSION_DENIED.
+ *
+ * Each entry's value is a secret named MANIFEST.ID (MANIFEST.ID.VM for a per-VM value),
+ * scoped to the binding ("vm:NAME" / "group:NAME"), to the VM, or "host".
  *
  * @generated from service vmauth.v1.ManifestService
  */
@@ -712,7 +867,8 @@ export const ManifestService: GenService<{
   /**
    * ApplyManifest generates and fetches what is missing (never overwrites a value unless its
    * entry is named in `regenerate`) and records the manifest. A bad manifest is refused
-   * whole, INVALID_ARGUMENT naming the offending field's path.
+   * whole, INVALID_ARGUMENT naming the offending field's path. A failed fetch is reported in
+   * its entry's error and leaves that entry missing; the rest is applied. Audited.
    *
    * @generated from rpc vmauth.v1.ManifestService.ApplyManifest
    */
@@ -722,6 +878,8 @@ export const ManifestService: GenService<{
     output: typeof ApplyManifestResponseSchema;
   },
   /**
+   * ListManifests lists the recorded manifests, sorted by name.
+   *
    * @generated from rpc vmauth.v1.ManifestService.ListManifests
    */
   listManifests: {
@@ -730,6 +888,9 @@ export const ManifestService: GenService<{
     output: typeof ListManifestsResponseSchema;
   },
   /**
+   * GetManifest returns one recorded manifest with its JSON as applied (defaults filled in).
+   * NOT_FOUND naming name if there is none.
+   *
    * @generated from rpc vmauth.v1.ManifestService.GetManifest
    */
   getManifest: {
@@ -759,7 +920,8 @@ export const ManifestService: GenService<{
   },
   /**
    * ProvideManifestValue stores a user_prompt (or provided infrastructure) entry's value,
-   * checked against the entry's format first.
+   * checked against the entry's format first. FAILED_PRECONDITION naming id for an entry
+   * whose value secretsd makes (generated or fetched). Audited; the value never is.
    *
    * @generated from rpc vmauth.v1.ManifestService.ProvideManifestValue
    */

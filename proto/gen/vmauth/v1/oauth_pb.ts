@@ -15,27 +15,37 @@ export const file_vmauth_v1_oauth: GenFile = /*@__PURE__*/
   fileDesc("ChV2bWF1dGgvdjEvb2F1dGgucHJvdG8SCXZtYXV0aC52MSJoCg5PQXV0aEVuZHBvaW50cxINCgV0b2tlbhgBIAEoCRIVCg1hdXRob3JpemF0aW9uGAIgASgJEhwKFGRldmljZV9hdXRob3JpemF0aW9uGAMgASgJEhIKCnJldm9jYXRpb24YBCABKAkijAUKD09BdXRoQ3JlZGVudGlhbBIMCgRuYW1lGAEgASgJEg4KBnByZXNldBgCIAEoCRIOCgZpc3N1ZXIYAyABKAkSEQoJY2xpZW50X2lkGAQgASgJEg4KBnNjb3BlcxgFIAMoCRILCgNlbnYYBiABKAkSEwoLZXhwaXJlc19lbnYYByABKAkSDQoFc2NvcGUYCCABKAkSJAoFc3RhdGUYCSABKA4yFS52bWF1dGgudjEuT2F1dGhTdGF0ZRIuCgpleHBpcmVzX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X3JlZnJlc2hfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYDCABKAkSMQoNbGFzdF9lcnJvcl9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbmV4dF9yZWZyZXNoX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFoYXNfcmVmcmVzaF90b2tlbhgPIAEoCBIUCgxjb25maWRlbnRpYWwYECABKAgSHAoUcmV2b2NhdGlvbl9zdXBwb3J0ZWQYESABKAgSHgoWZGV2aWNlX2xvZ2luX3N1cHBvcnRlZBgSIAEoCBIcChRjb2RlX2xvZ2luX3N1cHBvcnRlZBgTIAEoCBIPCgd2ZXJzaW9uGBQgASgNEhQKDG1vZF9yZXZpc2lvbhgVIAEoBBIOCgZ0ZW5hbnQYFiABKAkSLAoJZW5kcG9pbnRzGBcgASgLMhkudm1hdXRoLnYxLk9BdXRoRW5kcG9pbnRzIpgDCg9BZGRPQXV0aFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZwcmVzZXQYAiABKAkSDgoGaXNzdWVyGAMgASgJEg4KBnRlbmFudBgEIAEoCRIRCgljbGllbnRfaWQYBSABKAkSFQoNY2xpZW50X3NlY3JldBgGIAEoCRIOCgZzY29wZXMYByADKAkSCwoDZW52GAggASgJEhMKC2V4cGlyZXNfZW52GAkgASgJEg0KBXNjb3BlGAogASgJEhMKC2Rlc2NyaXB0aW9uGAsgASgJEjYKBmxhYmVscxgMIAMoCzImLnZtYXV0aC52MS5BZGRPQXV0aFJlcXVlc3QuTGFiZWxzRW50cnkSFQoNcmVmcmVzaF90b2tlbhgNIAEoCRIsCgllbmRwb2ludHMYDiABKAsyGS52bWF1dGgudjEuT0F1dGhFbmRwb2ludHMSGwoTYWxsb3dfc2Vuc2l0aXZlX2VudhgPIAEoCBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlQKEEFkZE9BdXRoUmVzcG9uc2USLgoKY3JlZGVudGlhbBgBIAEoCzIaLnZtYXV0aC52MS5PQXV0aENyZWRlbnRpYWwSEAoIcmV2aXNpb24YAiABKAQiEgoQTGlzdE9BdXRoUmVxdWVzdCJEChFMaXN0T0F1dGhSZXNwb25zZRIvCgtjcmVkZW50aWFscxgBIAMoCzIaLnZtYXV0aC52MS5PQXV0aENyZWRlbnRpYWwiUwoWU3RhcnRPQXV0aExvZ2luUmVxdWVzdBIMCgRuYW1lGAEgASgJEisKBm1ldGhvZBgCIAEoDjIbLnZtYXV0aC52MS5PYXV0aExvZ2luTWV0aG9kIvMBChdTdGFydE9BdXRoTG9naW5SZXNwb25zZRIQCghsb2dpbl9pZBgBIAEoCRIrCgZtZXRob2QYAiABKA4yGy52bWF1dGgudjEuT2F1dGhMb2dpbk1ldGhvZBIYChB2ZXJpZmljYXRpb25fdXJpGAMgASgJEiEKGXZlcmlmaWNhdGlvbl91cmlfY29tcGxldGUYBCABKAkSEQoJdXNlcl9jb2RlGAUgASgJEhkKEWF1dGhvcml6YXRpb25fdXJsGAYgASgJEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjoKFVdhaXRPQXV0aExvZ2luUmVxdWVzdBIQCghsb2dpbl9pZBgBIAEoCRIPCgd3YWl0X21zGAIgASgNInUKFldhaXRPQXV0aExvZ2luUmVzcG9uc2USKQoFc3RhdGUYASABKA4yGi52bWF1dGgudjEuT2F1dGhMb2dpblN0YXRlEg0KBWVycm9yGAIgASgJEg8KB3ZlcnNpb24YAyABKA0SEAoIcmV2aXNpb24YBCABKAQiKwoXQ2FuY2VsT0F1dGhMb2dpblJlcXVlc3QSEAoIbG9naW5faWQYASABKAkiGgoYQ2FuY2VsT0F1dGhMb2dpblJlc3BvbnNlIiMKE1JlZnJlc2hPQXV0aFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJpChRSZWZyZXNoT0F1dGhSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgNEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJldmlzaW9uGAMgASgEIjEKEkxvZ291dE9BdXRoUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIIjgKE0xvZ291dE9BdXRoUmVzcG9uc2USDwoHcmV2b2tlZBgBIAEoCBIQCghyZXZpc2lvbhgCIAEoBCpxCgpPYXV0aFN0YXRlEhsKF09BVVRIX1NUQVRFX1VOU1BFQ0lGSUVEEAASEgoOT0FVVEhfU1RBVEVfT0sQARIbChdPQVVUSF9TVEFURV9ORUVEU19MT0dJThACEhUKEU9BVVRIX1NUQVRFX0VSUk9SEAMqcgoQT2F1dGhMb2dpbk1ldGhvZBIiCh5PQVVUSF9MT0dJTl9NRVRIT0RfVU5TUEVDSUZJRUQQABIdChlPQVVUSF9MT0dJTl9NRVRIT0RfREVWSUNFEAESGwoXT0FVVEhfTE9HSU5fTUVUSE9EX0NPREUQAiquAQoPT2F1dGhMb2dpblN0YXRlEiEKHU9BVVRIX0xPR0lOX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZT0FVVEhfTE9HSU5fU1RBVEVfUEVORElORxABEhoKFk9BVVRIX0xPR0lOX1NUQVRFX0RPTkUQAhIcChhPQVVUSF9MT0dJTl9TVEFURV9GQUlMRUQQAxIfChtPQVVUSF9MT0dJTl9TVEFURV9DQU5DRUxMRUQQBDLIBAoMT0F1dGhTZXJ2aWNlEkMKCEFkZE9BdXRoEhoudm1hdXRoLnYxLkFkZE9BdXRoUmVxdWVzdBobLnZtYXV0aC52MS5BZGRPQXV0aFJlc3BvbnNlEkYKCUxpc3RPQXV0aBIbLnZtYXV0aC52MS5MaXN0T0F1dGhSZXF1ZXN0Ghwudm1hdXRoLnYxLkxpc3RPQXV0aFJlc3BvbnNlElgKD1N0YXJ0T0F1dGhMb2dpbhIhLnZtYXV0aC52MS5TdGFydE9BdXRoTG9naW5SZXF1ZXN0GiIudm1hdXRoLnYxLlN0YXJ0T0F1dGhMb2dpblJlc3BvbnNlElUKDldhaXRPQXV0aExvZ2luEiAudm1hdXRoLnYxLldhaXRPQXV0aExvZ2luUmVxdWVzdBohLnZtYXV0aC52MS5XYWl0T0F1dGhMb2dpblJlc3BvbnNlElsKEENhbmNlbE9BdXRoTG9naW4SIi52bWF1dGgudjEuQ2FuY2VsT0F1dGhMb2dpblJlcXVlc3QaIy52bWF1dGgudjEuQ2FuY2VsT0F1dGhMb2dpblJlc3BvbnNlEk8KDFJlZnJlc2hPQXV0aBIeLnZtYXV0aC52MS5SZWZyZXNoT0F1dGhSZXF1ZXN0Gh8udm1hdXRoLnYxLlJlZnJlc2hPQXV0aFJlc3BvbnNlEkwKC0xvZ291dE9BdXRoEh0udm1hdXRoLnYxLkxvZ291dE9BdXRoUmVxdWVzdBoeLnZtYXV0aC52MS5Mb2dvdXRPQXV0aFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
- * OAuthEndpoints are a provider's endpoints, given explicitly or found by discovery.
+ * OAuthEndpoints are a provider's endpoints, given explicitly or found by discovery. Each is
+ * an absolute https URL (plain http only on loopback); empty when the provider has none.
  *
  * @generated from message vmauth.v1.OAuthEndpoints
  */
 export type OAuthEndpoints = Message<"vmauth.v1.OAuthEndpoints"> & {
   /**
+   * The token endpoint (refresh, code exchange, device polling). Required when any
+   * endpoint is given explicitly.
+   *
    * @generated from field: string token = 1;
    */
   token: string;
 
   /**
+   * The authorization endpoint, for the code grant; empty: no code login.
+   *
    * @generated from field: string authorization = 2;
    */
   authorization: string;
 
   /**
+   * The device authorization endpoint (RFC 8628); empty: no device login.
+   *
    * @generated from field: string device_authorization = 3;
    */
   deviceAuthorization: string;
 
   /**
+   * The token revocation endpoint (RFC 7009); empty: logout cannot revoke.
+   *
    * @generated from field: string revocation = 4;
    */
   revocation: string;
@@ -55,6 +65,8 @@ export const OAuthEndpointsSchema: GenMessage<OAuthEndpoints> = /*@__PURE__*/
  */
 export type OAuthCredential = Message<"vmauth.v1.OAuthCredential"> & {
   /**
+   * The secret's name.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -67,40 +79,50 @@ export type OAuthCredential = Message<"vmauth.v1.OAuthCredential"> & {
   preset: string;
 
   /**
+   * The issuer in use (the preset's, or the one given); empty when it has none.
+   *
    * @generated from field: string issuer = 3;
    */
   issuer: string;
 
   /**
+   * The OAuth client id (public, at most 512 characters).
+   *
    * @generated from field: string client_id = 4;
    */
   clientId: string;
 
   /**
+   * The scopes it asks for.
+   *
    * @generated from field: repeated string scopes = 5;
    */
   scopes: string[];
 
   /**
-   * Env var of the access token, and of its expiry (empty: none).
+   * Env var of the access token.
    *
    * @generated from field: string env = 6;
    */
   env: string;
 
   /**
+   * Env var of the access token's expiry (ISO 8601 UTC); empty: none.
+   *
    * @generated from field: string expires_env = 7;
    */
   expiresEnv: string;
 
   /**
-   * Secret scope: "global", "group:NAME" or "vm:NAME".
+   * Secret scope: "global", "group:NAME", "vm:NAME" or "host".
    *
    * @generated from field: string scope = 8;
    */
   scope: string;
 
   /**
+   * Whether it can refresh.
+   *
    * @generated from field: vmauth.v1.OauthState state = 9;
    */
   state: OauthState;
@@ -113,6 +135,8 @@ export type OAuthCredential = Message<"vmauth.v1.OAuthCredential"> & {
   expiresAt?: Timestamp | undefined;
 
   /**
+   * When the access token was last refreshed (or first stored); unset if never.
+   *
    * @generated from field: google.protobuf.Timestamp last_refresh_at = 11;
    */
   lastRefreshAt?: Timestamp | undefined;
@@ -125,6 +149,8 @@ export type OAuthCredential = Message<"vmauth.v1.OAuthCredential"> & {
   lastError: string;
 
   /**
+   * When last_error happened; unset when there is none.
+   *
    * @generated from field: google.protobuf.Timestamp last_error_at = 13;
    */
   lastErrorAt?: Timestamp | undefined;
@@ -137,26 +163,36 @@ export type OAuthCredential = Message<"vmauth.v1.OAuthCredential"> & {
   nextRefreshAt?: Timestamp | undefined;
 
   /**
+   * Whether a refresh token is stored (sealed, host only).
+   *
    * @generated from field: bool has_refresh_token = 15;
    */
   hasRefreshToken: boolean;
 
   /**
+   * Whether it has a client secret (a confidential client); else a public client.
+   *
    * @generated from field: bool confidential = 16;
    */
   confidential: boolean;
 
   /**
+   * The provider has a revocation endpoint: LogoutOAuth can revoke at the provider.
+   *
    * @generated from field: bool revocation_supported = 17;
    */
   revocationSupported: boolean;
 
   /**
+   * The provider has a device authorization endpoint: device logins (and VM logins) work.
+   *
    * @generated from field: bool device_login_supported = 18;
    */
   deviceLoginSupported: boolean;
 
   /**
+   * The provider has an authorization endpoint: code logins on the host work.
+   *
    * @generated from field: bool code_login_supported = 19;
    */
   codeLoginSupported: boolean;
@@ -169,16 +205,22 @@ export type OAuthCredential = Message<"vmauth.v1.OAuthCredential"> & {
   version: number;
 
   /**
+   * The store revision that last changed it.
+   *
    * @generated from field: uint64 mod_revision = 21;
    */
   modRevision: bigint;
 
   /**
+   * The Microsoft tenant it was added with; empty for other presets.
+   *
    * @generated from field: string tenant = 22;
    */
   tenant: string;
 
   /**
+   * The endpoints in use.
+   *
    * @generated from field: vmauth.v1.OAuthEndpoints endpoints = 23;
    */
   endpoints?: OAuthEndpoints | undefined;
@@ -192,11 +234,14 @@ export const OAuthCredentialSchema: GenMessage<OAuthCredential> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_oauth, 1);
 
 /**
+ * AddOAuthRequest registers an oauth credential. Everything that needs no network is checked
+ * first (INVALID_ARGUMENT naming the field); nothing is stored if any step fails.
+ *
  * @generated from message vmauth.v1.AddOAuthRequest
  */
 export type AddOAuthRequest = Message<"vmauth.v1.AddOAuthRequest"> & {
   /**
-   * Secret name, matching ^[a-z][a-z0-9_.-]{0,62}$.
+   * Secret name, matching ^[a-z][a-z0-9_.-]{0,62}$. FAILED_PRECONDITION if a secret has it.
    *
    * @generated from field: string name = 1;
    */
@@ -224,19 +269,22 @@ export type AddOAuthRequest = Message<"vmauth.v1.AddOAuthRequest"> & {
   tenant: string;
 
   /**
+   * The OAuth client id. Required; at most 512 characters, no whitespace.
+   *
    * @generated from field: string client_id = 5;
    */
   clientId: string;
 
   /**
-   * Empty for a public client.
+   * Empty for a public client; at most 16 KiB, no whitespace. Sealed; never shown again.
    *
    * @generated from field: string client_secret = 6;
    */
   clientSecret: string;
 
   /**
-   * Default: the preset's scopes.
+   * Default: the preset's scopes. At most 64, each an RFC 6749 scope token (1 to 256
+   * printable ASCII characters, no space, '"' or '\').
    *
    * @generated from field: repeated string scopes = 7;
    */
@@ -250,31 +298,36 @@ export type AddOAuthRequest = Message<"vmauth.v1.AddOAuthRequest"> & {
   env: string;
 
   /**
-   * Env var for the access token's expiry (ISO 8601 UTC); empty: none.
+   * Env var for the access token's expiry (ISO 8601 UTC); empty: none. Must differ from env.
    *
    * @generated from field: string expires_env = 9;
    */
   expiresEnv: string;
 
   /**
-   * Default "global".
+   * Default "global"; else "group:NAME", "vm:NAME" or "host".
    *
    * @generated from field: string scope = 10;
    */
   scope: string;
 
   /**
+   * Free text for people, at most 1024 characters.
+   *
    * @generated from field: string description = 11;
    */
   description: string;
 
   /**
+   * Labels: at most 64; keys ^[a-z0-9][a-z0-9_./-]{0,62}$, values at most 256 characters.
+   *
    * @generated from field: map<string, string> labels = 12;
    */
   labels: { [key: string]: string };
 
   /**
-   * An existing refresh token to import; empty to log in later.
+   * An existing refresh token to import; empty to log in later. At most 16 KiB, no
+   * whitespace. The provider must accept it (one refresh) before anything is stored.
    *
    * @generated from field: string refresh_token = 13;
    */
@@ -288,6 +341,9 @@ export type AddOAuthRequest = Message<"vmauth.v1.AddOAuthRequest"> & {
   endpoints?: OAuthEndpoints | undefined;
 
   /**
+   * Allow env or expires_env to be a name that changes how programs run (PATH, LD_*, ...;
+   * server/secrets/env-policy.ts); refused (INVALID_ARGUMENT naming env) without it.
+   *
    * @generated from field: bool allow_sensitive_env = 15;
    */
   allowSensitiveEnv: boolean;
@@ -301,15 +357,21 @@ export const AddOAuthRequestSchema: GenMessage<AddOAuthRequest> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_oauth, 2);
 
 /**
+ * AddOAuthResponse is the credential as stored.
+ *
  * @generated from message vmauth.v1.AddOAuthResponse
  */
 export type AddOAuthResponse = Message<"vmauth.v1.AddOAuthResponse"> & {
   /**
+   * Its configuration and state.
+   *
    * @generated from field: vmauth.v1.OAuthCredential credential = 1;
    */
   credential?: OAuthCredential | undefined;
 
   /**
+   * The store revision that committed it.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -323,6 +385,8 @@ export const AddOAuthResponseSchema: GenMessage<AddOAuthResponse> = /*@__PURE__*
   messageDesc(file_vmauth_v1_oauth, 3);
 
 /**
+ * ListOAuthRequest has no fields: every oauth credential is listed.
+ *
  * @generated from message vmauth.v1.ListOAuthRequest
  */
 export type ListOAuthRequest = Message<"vmauth.v1.ListOAuthRequest"> & {
@@ -336,10 +400,14 @@ export const ListOAuthRequestSchema: GenMessage<ListOAuthRequest> = /*@__PURE__*
   messageDesc(file_vmauth_v1_oauth, 4);
 
 /**
+ * ListOAuthResponse is every oauth credential.
+ *
  * @generated from message vmauth.v1.ListOAuthResponse
  */
 export type ListOAuthResponse = Message<"vmauth.v1.ListOAuthResponse"> & {
   /**
+   * The credentials, never a token.
+   *
    * @generated from field: repeated vmauth.v1.OAuthCredential credentials = 1;
    */
   credentials: OAuthCredential[];
@@ -353,15 +421,21 @@ export const ListOAuthResponseSchema: GenMessage<ListOAuthResponse> = /*@__PURE_
   messageDesc(file_vmauth_v1_oauth, 5);
 
 /**
+ * StartOAuthLoginRequest names the credential to log in.
+ *
  * @generated from message vmauth.v1.StartOAuthLoginRequest
  */
 export type StartOAuthLoginRequest = Message<"vmauth.v1.StartOAuthLoginRequest"> & {
   /**
+   * The oauth credential. A VM token may name only one scoped to its own VM.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * How; FAILED_PRECONDITION naming method when the provider lacks its endpoint.
+   *
    * @generated from field: vmauth.v1.OauthLoginMethod method = 2;
    */
   method: OauthLoginMethod;
@@ -375,32 +449,42 @@ export const StartOAuthLoginRequestSchema: GenMessage<StartOAuthLoginRequest> = 
   messageDesc(file_vmauth_v1_oauth, 6);
 
 /**
+ * StartOAuthLoginResponse is what the user must do, and the id to wait on.
+ *
  * @generated from message vmauth.v1.StartOAuthLoginResponse
  */
 export type StartOAuthLoginResponse = Message<"vmauth.v1.StartOAuthLoginResponse"> & {
   /**
+   * The login's id, for WaitOAuthLogin and CancelOAuthLogin (random; not guessable).
+   *
    * @generated from field: string login_id = 1;
    */
   loginId: string;
 
   /**
+   * The method chosen (never UNSPECIFIED).
+   *
    * @generated from field: vmauth.v1.OauthLoginMethod method = 2;
    */
   method: OauthLoginMethod;
 
   /**
-   * Device grant: where the user goes and the code they type.
+   * Device grant: where the user goes.
    *
    * @generated from field: string verification_uri = 3;
    */
   verificationUri: string;
 
   /**
+   * Device grant: the same URL with the code filled in, when the provider gives one.
+   *
    * @generated from field: string verification_uri_complete = 4;
    */
   verificationUriComplete: string;
 
   /**
+   * Device grant: the code the user types.
+   *
    * @generated from field: string user_code = 5;
    */
   userCode: string;
@@ -413,7 +497,8 @@ export type StartOAuthLoginResponse = Message<"vmauth.v1.StartOAuthLoginResponse
   authorizationUrl: string;
 
   /**
-   * When the login gives up.
+   * When the login gives up (10 minutes unless SECRETSD_OAUTH_LOGIN_TIMEOUT_MS says, or
+   * earlier when the provider's device code expires).
    *
    * @generated from field: google.protobuf.Timestamp expires_at = 7;
    */
@@ -428,10 +513,14 @@ export const StartOAuthLoginResponseSchema: GenMessage<StartOAuthLoginResponse> 
   messageDesc(file_vmauth_v1_oauth, 7);
 
 /**
+ * WaitOAuthLoginRequest names the login to wait for.
+ *
  * @generated from message vmauth.v1.WaitOAuthLoginRequest
  */
 export type WaitOAuthLoginRequest = Message<"vmauth.v1.WaitOAuthLoginRequest"> & {
   /**
+   * From StartOAuthLoginResponse. Required; an unknown one (or another VM's) is NOT_FOUND.
+   *
    * @generated from field: string login_id = 1;
    */
   loginId: string;
@@ -452,10 +541,14 @@ export const WaitOAuthLoginRequestSchema: GenMessage<WaitOAuthLoginRequest> = /*
   messageDesc(file_vmauth_v1_oauth, 8);
 
 /**
+ * WaitOAuthLoginResponse says where the login stands. An ended login is kept for 10 minutes.
+ *
  * @generated from message vmauth.v1.WaitOAuthLoginResponse
  */
 export type WaitOAuthLoginResponse = Message<"vmauth.v1.WaitOAuthLoginResponse"> & {
   /**
+   * Where it stands.
+   *
    * @generated from field: vmauth.v1.OauthLoginState state = 1;
    */
   state: OauthLoginState;
@@ -475,6 +568,8 @@ export type WaitOAuthLoginResponse = Message<"vmauth.v1.WaitOAuthLoginResponse">
   version: number;
 
   /**
+   * The store revision that committed the tokens, once done; else 0.
+   *
    * @generated from field: uint64 revision = 4;
    */
   revision: bigint;
@@ -488,10 +583,14 @@ export const WaitOAuthLoginResponseSchema: GenMessage<WaitOAuthLoginResponse> = 
   messageDesc(file_vmauth_v1_oauth, 9);
 
 /**
+ * CancelOAuthLoginRequest names the login to stop.
+ *
  * @generated from message vmauth.v1.CancelOAuthLoginRequest
  */
 export type CancelOAuthLoginRequest = Message<"vmauth.v1.CancelOAuthLoginRequest"> & {
   /**
+   * From StartOAuthLoginResponse. Required; an unknown one is NOT_FOUND.
+   *
    * @generated from field: string login_id = 1;
    */
   loginId: string;
@@ -505,6 +604,8 @@ export const CancelOAuthLoginRequestSchema: GenMessage<CancelOAuthLoginRequest> 
   messageDesc(file_vmauth_v1_oauth, 10);
 
 /**
+ * CancelOAuthLoginResponse is empty: the login is cancelled (or had already ended).
+ *
  * @generated from message vmauth.v1.CancelOAuthLoginResponse
  */
 export type CancelOAuthLoginResponse = Message<"vmauth.v1.CancelOAuthLoginResponse"> & {
@@ -518,10 +619,14 @@ export const CancelOAuthLoginResponseSchema: GenMessage<CancelOAuthLoginResponse
   messageDesc(file_vmauth_v1_oauth, 11);
 
 /**
+ * RefreshOAuthRequest names the credential to refresh.
+ *
  * @generated from message vmauth.v1.RefreshOAuthRequest
  */
 export type RefreshOAuthRequest = Message<"vmauth.v1.RefreshOAuthRequest"> & {
   /**
+   * The oauth credential. A VM token may name only one in its own view.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -535,22 +640,28 @@ export const RefreshOAuthRequestSchema: GenMessage<RefreshOAuthRequest> = /*@__P
   messageDesc(file_vmauth_v1_oauth, 12);
 
 /**
+ * RefreshOAuthResponse describes the access token now current.
+ *
  * @generated from message vmauth.v1.RefreshOAuthResponse
  */
 export type RefreshOAuthResponse = Message<"vmauth.v1.RefreshOAuthResponse"> & {
   /**
-   * The new access token's version and expiry.
+   * The new access token's version.
    *
    * @generated from field: uint32 version = 1;
    */
   version: number;
 
   /**
+   * The new access token's expiry; unset when the provider gave none.
+   *
    * @generated from field: google.protobuf.Timestamp expires_at = 2;
    */
   expiresAt?: Timestamp | undefined;
 
   /**
+   * The store revision that committed it.
+   *
    * @generated from field: uint64 revision = 3;
    */
   revision: bigint;
@@ -564,10 +675,14 @@ export const RefreshOAuthResponseSchema: GenMessage<RefreshOAuthResponse> = /*@_
   messageDesc(file_vmauth_v1_oauth, 13);
 
 /**
+ * LogoutOAuthRequest names the credential to log out.
+ *
  * @generated from message vmauth.v1.LogoutOAuthRequest
  */
 export type LogoutOAuthRequest = Message<"vmauth.v1.LogoutOAuthRequest"> & {
   /**
+   * The oauth credential.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -588,6 +703,8 @@ export const LogoutOAuthRequestSchema: GenMessage<LogoutOAuthRequest> = /*@__PUR
   messageDesc(file_vmauth_v1_oauth, 14);
 
 /**
+ * LogoutOAuthResponse says whether the provider revoked the token.
+ *
  * @generated from message vmauth.v1.LogoutOAuthResponse
  */
 export type LogoutOAuthResponse = Message<"vmauth.v1.LogoutOAuthResponse"> & {
@@ -600,6 +717,8 @@ export type LogoutOAuthResponse = Message<"vmauth.v1.LogoutOAuthResponse"> & {
   revoked: boolean;
 
   /**
+   * The store revision that forgot the tokens.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -619,6 +738,8 @@ export const LogoutOAuthResponseSchema: GenMessage<LogoutOAuthResponse> = /*@__P
  */
 export enum OauthState {
   /**
+   * Never sent.
+   *
    * @generated from enum value: OAUTH_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -674,6 +795,7 @@ export enum OauthLoginMethod {
 
   /**
    * Authorization code + PKCE (S256) with a redirect to a loopback listener on the host.
+   * Not for VM tokens (PERMISSION_DENIED).
    *
    * @generated from enum value: OAUTH_LOGIN_METHOD_CODE = 2;
    */
@@ -693,11 +815,15 @@ export const OauthLoginMethodSchema: GenEnum<OauthLoginMethod> = /*@__PURE__*/
  */
 export enum OauthLoginState {
   /**
+   * Never sent.
+   *
    * @generated from enum value: OAUTH_LOGIN_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * Waiting for the user (or the redirect).
+   *
    * @generated from enum value: OAUTH_LOGIN_STATE_PENDING = 1;
    */
   PENDING = 1,
@@ -710,11 +836,15 @@ export enum OauthLoginState {
   DONE = 2,
 
   /**
+   * It ended without tokens: see error.
+   *
    * @generated from enum value: OAUTH_LOGIN_STATE_FAILED = 3;
    */
   FAILED = 3,
 
   /**
+   * CancelOAuthLogin (or a logout) stopped it.
+   *
    * @generated from enum value: OAUTH_LOGIN_STATE_CANCELLED = 4;
    */
   CANCELLED = 4,
@@ -735,6 +865,7 @@ export const OauthLoginStateSchema: GenEnum<OauthLoginState> = /*@__PURE__*/
  * VM tokens may call StartOAuthLogin (device grant, for a credential scoped to that VM),
  * WaitOAuthLogin (for a login that VM started) and RefreshOAuth (for a credential in its
  * view, rate limited per VM). Everything else needs the admin socket or an admin token.
+ * A name that is not an oauth credential is FAILED_PRECONDITION naming name.
  *
  * @generated from service vmauth.v1.OAuthService
  */
@@ -764,7 +895,9 @@ export const OAuthService: GenService<{
   /**
    * StartOAuthLogin starts a login: the device authorization grant (RFC 8628), or the
    * authorization code grant with PKCE over a loopback redirect on the host (RFC 8252). The
-   * host polls or listens; WaitOAuthLogin says how it ended.
+   * host polls or listens; WaitOAuthLogin says how it ended. One login per credential at a
+   * time (the same caller asking again gets the same prompt; anyone else ALREADY_EXISTS),
+   * at most 32 pending in all (RESOURCE_EXHAUSTED).
    *
    * @generated from rpc vmauth.v1.OAuthService.StartOAuthLogin
    */
@@ -796,6 +929,8 @@ export const OAuthService: GenService<{
   /**
    * RefreshOAuth refreshes a credential now and answers once the new access token is
    * durable and on its way to every VM that sees it. Concurrent callers share one refresh.
+   * A VM gets at most one refresh per 10 s (SECRETSD_OAUTH_VM_REFRESH_INTERVAL_MS): a token
+   * refreshed within that interval is answered as it is, else RESOURCE_EXHAUSTED.
    *
    * @generated from rpc vmauth.v1.OAuthService.RefreshOAuth
    */

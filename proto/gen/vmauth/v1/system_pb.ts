@@ -15,6 +15,8 @@ export const file_vmauth_v1_system: GenFile = /*@__PURE__*/
   fileDesc("ChZ2bWF1dGgvdjEvc3lzdGVtLnByb3RvEgl2bWF1dGgudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCL0AgoRR2V0U3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg51cHRpbWVfc2Vjb25kcxgDIAEoBBIQCghyZXZpc2lvbhgEIAEoBBIUCgxzZWNyZXRfY291bnQYBSABKA0SEAoIdm1fY291bnQYBiABKA0SGgoSY29ubmVjdGVkX3ZtX2NvdW50GAcgASgNEhMKC2dyb3VwX2NvdW50GAggASgNEhAKCGRhdGFfZGlyGAkgASgJEhUKDW1hc3Rlcl9rZXlfaWQYCiABKAkSDgoGY2FsbGVyGAsgASgJEhcKD2RhbWFnZWRfc2VjcmV0cxgMIAMoCRIWCg5zdG9yZV93YXJuaW5ncxgNIAMoCRIXCg9vYXV0aF9hdHRlbnRpb24YDiADKAkSGAoQZXhwaXJpbmdfc2VjcmV0cxgPIAMoCSIYChZSb3RhdGVNYXN0ZXJLZXlSZXF1ZXN0IkIKF1JvdGF0ZU1hc3RlcktleVJlc3BvbnNlEhUKDW1hc3Rlcl9rZXlfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKAQiuAEKCkF1ZGl0RXZlbnQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgCIAEoCRINCgVhY3RvchgDIAEoCRIOCgZhY3Rpb24YBCABKAkSDgoGc2VjcmV0GAUgASgJEgoKAnZtGAYgASgJEg4KBnJlc3VsdBgHIAEoCRIPCgd2ZXJzaW9uGAggASgNEhAKCHJldmlzaW9uGAkgASgEIlMKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSDQoFbGltaXQYASABKA0SDgoGc2VjcmV0GAIgASgJEgoKAnZtGAMgASgJEg4KBmFjdGlvbhgEIAEoCSJAChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS52bWF1dGgudjEuQXVkaXRFdmVudDKLAgoNU3lzdGVtU2VydmljZRJGCglHZXRTdGF0dXMSGy52bWF1dGgudjEuR2V0U3RhdHVzUmVxdWVzdBocLnZtYXV0aC52MS5HZXRTdGF0dXNSZXNwb25zZRJYCg9Sb3RhdGVNYXN0ZXJLZXkSIS52bWF1dGgudjEuUm90YXRlTWFzdGVyS2V5UmVxdWVzdBoiLnZtYXV0aC52MS5Sb3RhdGVNYXN0ZXJLZXlSZXNwb25zZRJYCg9MaXN0QXVkaXRFdmVudHMSIS52bWF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoiLnZtYXV0aC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
+ * GetStatusRequest has no fields.
+ *
  * @generated from message vmauth.v1.GetStatusRequest
  */
 export type GetStatusRequest = Message<"vmauth.v1.GetStatusRequest"> & {
@@ -28,50 +30,70 @@ export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*
   messageDesc(file_vmauth_v1_system, 0);
 
 /**
+ * GetStatusResponse is the daemon's status at the moment of the call.
+ *
  * @generated from message vmauth.v1.GetStatusResponse
  */
 export type GetStatusResponse = Message<"vmauth.v1.GetStatusResponse"> & {
   /**
+   * secretsd's version (package.json's).
+   *
    * @generated from field: string version = 1;
    */
   version: string;
 
   /**
+   * When this secretsd process started.
+   *
    * @generated from field: google.protobuf.Timestamp started_at = 2;
    */
   startedAt?: Timestamp | undefined;
 
   /**
+   * Seconds since started_at, rounded down.
+   *
    * @generated from field: uint64 uptime_seconds = 3;
    */
   uptimeSeconds: bigint;
 
   /**
+   * The store's current revision: it grows by one per committed change.
+   *
    * @generated from field: uint64 revision = 4;
    */
   revision: bigint;
 
   /**
+   * Number of secrets (every scope, host included).
+   *
    * @generated from field: uint32 secret_count = 5;
    */
   secretCount: number;
 
   /**
+   * Number of registered VMs.
+   *
    * @generated from field: uint32 vm_count = 6;
    */
   vmCount: number;
 
   /**
+   * Number of VMs with a WatchEnv stream open now.
+   *
    * @generated from field: uint32 connected_vm_count = 7;
    */
   connectedVmCount: number;
 
   /**
+   * Number of groups.
+   *
    * @generated from field: uint32 group_count = 8;
    */
   groupCount: number;
 
   /**
+   * The data directory (store, master key, audit log, socket).
+   *
    * @generated from field: string data_dir = 9;
    */
   dataDir: string;
@@ -129,6 +151,8 @@ export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE_
   messageDesc(file_vmauth_v1_system, 1);
 
 /**
+ * RotateMasterKeyRequest has no fields: the new key is made by the daemon.
+ *
  * @generated from message vmauth.v1.RotateMasterKeyRequest
  */
 export type RotateMasterKeyRequest = Message<"vmauth.v1.RotateMasterKeyRequest"> & {
@@ -142,15 +166,21 @@ export const RotateMasterKeyRequestSchema: GenMessage<RotateMasterKeyRequest> = 
   messageDesc(file_vmauth_v1_system, 2);
 
 /**
+ * RotateMasterKeyResponse names the new master key.
+ *
  * @generated from message vmauth.v1.RotateMasterKeyResponse
  */
 export type RotateMasterKeyResponse = Message<"vmauth.v1.RotateMasterKeyResponse"> & {
   /**
+   * Short id of the new master key.
+   *
    * @generated from field: string master_key_id = 1;
    */
   masterKeyId: string;
 
   /**
+   * The store revision that committed the re-wrapped keyring.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -170,52 +200,66 @@ export const RotateMasterKeyResponseSchema: GenMessage<RotateMasterKeyResponse> 
  */
 export type AuditEvent = Message<"vmauth.v1.AuditEvent"> & {
   /**
+   * When it was recorded.
+   *
    * @generated from field: google.protobuf.Timestamp time = 1;
    */
   time?: Timestamp | undefined;
 
   /**
+   * The id of the call that caused it (also in secretsd's log lines for that call); "-"
+   * for the daemon's own actions.
+   *
    * @generated from field: string request_id = 2;
    */
   requestId: string;
 
   /**
-   * "local", "admin:NAME", "vm:NAME" or "anonymous".
+   * "local", "admin:NAME", "vm:NAME", "anonymous" or "system:NAME" for the daemon's own
+   * actions ("system:oauth-scheduler", "system:manifest", "system:expiry").
    *
    * @generated from field: string actor = 3;
    */
   actor: string;
 
   /**
-   * Method or action, e.g. "secret.create", "env.get".
+   * The action, e.g. "secret.create", "env.get", "vm.token".
    *
    * @generated from field: string action = 4;
    */
   action: string;
 
   /**
+   * The secret it concerns; empty if none.
+   *
    * @generated from field: string secret = 5;
    */
   secret: string;
 
   /**
+   * The VM it concerns; empty if none.
+   *
    * @generated from field: string vm = 6;
    */
   vm: string;
 
   /**
-   * "ok" or the error code.
+   * "ok" or the error code (e.g. "not_found", "permission_denied").
    *
    * @generated from field: string result = 7;
    */
   result: string;
 
   /**
+   * The secret version it concerns; 0 if none.
+   *
    * @generated from field: uint32 version = 8;
    */
   version: number;
 
   /**
+   * The store revision it committed; 0 if none.
+   *
    * @generated from field: uint64 revision = 9;
    */
   revision: bigint;
@@ -229,29 +273,36 @@ export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_system, 4);
 
 /**
+ * ListAuditEventsRequest selects audit events. Filters are exact matches and combine (AND).
+ *
  * @generated from message vmauth.v1.ListAuditEventsRequest
  */
 export type ListAuditEventsRequest = Message<"vmauth.v1.ListAuditEventsRequest"> & {
   /**
-   * Default 100, at most 10000.
+   * How many of the newest matching events to return: 0 means 100; at most 10000 (else
+   * INVALID_ARGUMENT naming limit).
    *
    * @generated from field: uint32 limit = 1;
    */
   limit: number;
 
   /**
-   * Only events naming this secret / VM / action, when set.
+   * Only events naming this secret, when set.
    *
    * @generated from field: string secret = 2;
    */
   secret: string;
 
   /**
+   * Only events naming this VM, when set.
+   *
    * @generated from field: string vm = 3;
    */
   vm: string;
 
   /**
+   * Only events with this action (e.g. "secret.rotate"), when set.
+   *
    * @generated from field: string action = 4;
    */
   action: string;
@@ -265,10 +316,14 @@ export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = 
   messageDesc(file_vmauth_v1_system, 5);
 
 /**
+ * ListAuditEventsResponse is the matching events, oldest first.
+ *
  * @generated from message vmauth.v1.ListAuditEventsResponse
  */
 export type ListAuditEventsResponse = Message<"vmauth.v1.ListAuditEventsResponse"> & {
   /**
+   * The events.
+   *
    * @generated from field: repeated vmauth.v1.AuditEvent events = 1;
    */
   events: AuditEvent[];
@@ -282,12 +337,16 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_vmauth_v1_system, 6);
 
 /**
- * SystemService reports the daemon's status, re-keys it and reads its audit log.
+ * SystemService reports the daemon's status, re-keys it and reads its audit log. Only the
+ * local admin (unix socket) and admin tokens may call it; a VM token gets PERMISSION_DENIED.
  *
  * @generated from service vmauth.v1.SystemService
  */
 export const SystemService: GenService<{
   /**
+   * GetStatus reports the daemon's version, uptime, counts and anything that needs a person
+   * (damaged values, store repairs, OAuth logins, expiring secrets). Never a value.
+   *
    * @generated from rpc vmauth.v1.SystemService.GetStatus
    */
   getStatus: {
@@ -297,6 +356,7 @@ export const SystemService: GenService<{
   },
   /**
    * RotateMasterKey replaces the master key and re-wraps the data key; no value changes.
+   * Audited. INVALID_ARGUMENT (field request) while another re-key is in progress.
    *
    * @generated from rpc vmauth.v1.SystemService.RotateMasterKey
    */
