@@ -2,21 +2,37 @@
  * The daemon's configuration, resolved once from flags, then SECRETSD_* environment
  * variables, then an optional JSON config file, then defaults. The result is complete and
  * frozen; nothing else reads process.env.
+ *
+ * Under systemd (the unit `secretsd install` writes) the defaults come from the directories
+ * systemd made for the service: $STATE_DIRECTORY is the data dir, $RUNTIME_DIRECTORY holds
+ * the socket, and $CREDENTIALS_DIRECTORY holds the TLS pair passed with LoadCredential=.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import type { LogLevel } from "./logger.js";
 
 export interface ServerOptions {
-  /** @default $VM_AUTH_HOME or ~/.local/share/vm-auth */
+  /** @default $VM_AUTH_HOME, else $STATE_DIRECTORY (systemd), else ~/.local/share/vm-auth */
   dataDir?: string | undefined;
-  /** Unix socket path for local admin; "off" disables it. @default <dataDir>/secretsd.sock */
+  /**
+   * Unix socket path for local admin; "off" disables it.
+   * @default $RUNTIME_DIRECTORY/secretsd.sock (systemd), else <dataDir>/secretsd.sock
+   */
   socket?: string | undefined;
   /** TCP host:port for VMs and remote admin; "off" disables it. @default 127.0.0.1:3090 */
   listen?: string | undefined;
+  /**
+   * TLS certificate chain and key (PEM), given together.
+   * @default $CREDENTIALS_DIRECTORY/tls-cert + tls-key, else <dataDir>/tls/server.pem +
+   *   server.key, when both files of the pair exist; else plaintext
+   */
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  /** Rotate audit.log once it reaches this many bytes (audit.log.1 … .K). @default off */
+  auditMaxBytes?: number | undefined;
+  /** How many rotated audit logs to keep. @default 5 */
+  auditKeep?: number | undefined;
   /** Allow plaintext TCP on a non-loopback address. @default false */
   insecure?: boolean | undefined;
   /**
@@ -61,7 +77,9 @@ export interface ServerConfig {
   readonly dataDir: string;
   readonly socket: string | null;
   readonly listen: { host: string; port: number } | null;
-  readonly tls: { cert: string; key: string } | null;
+  readonly tls: TlsFiles | null;
+  /** Size-based rotation of audit.log; null: the file grows until rotated outside (SIGHUP). */
+  readonly audit: { readonly maxBytes: number | null; readonly keep: number };
   readonly logLevel: LogLevel;
   readonly shutdownGraceMs: number;
   readonly heartbeatMs: number;
@@ -74,6 +92,14 @@ export interface ServerConfig {
   readonly oauth: OAuthConfig;
   /** Warn this long before a secret's value expires (secrets/expiry.ts). */
   readonly expiryWarningMs: number;
+}
+
+/** The TLS pair and where it was found (logged at start, paths only). */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  /** flags (or SECRETSD_* / config file), systemd credentials, or the data dir's tls/. */
+  readonly source: "config" | "credentials" | "data-dir";
 }
 
 /** Tuning of the broker; every field has a default (config.ts resolves them). */
@@ -121,6 +147,8 @@ const ENV: Record<string, keyof ServerOptions> = {
   SECRETSD_TLS_CERT: "tlsCert",
   SECRETSD_TLS_KEY: "tlsKey",
   SECRETSD_INSECURE: "insecure",
+  SECRETSD_AUDIT_MAX_BYTES: "auditMaxBytes",
+  SECRETSD_AUDIT_KEEP: "auditKeep",
   SECRETSD_REPAIR: "repair",
   SECRETSD_LOG_LEVEL: "logLevel",
   SECRETSD_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
@@ -155,11 +183,19 @@ export function resolveServerConfig(
   const o = { ...fromFile, ...fromEnv, ...stripUndefined(flags) } as Record<string, unknown>;
 
   const dataDir = resolve(
-    str(o, "dataDir") ?? env.VM_AUTH_HOME ?? join(homedir(), ".local", "share", "vm-auth"),
+    str(o, "dataDir") ??
+      nonEmpty(env.VM_AUTH_HOME) ??
+      firstDir(env.STATE_DIRECTORY) ??
+      join(homedir(), ".local", "share", "vm-auth"),
   );
   const socketOpt = str(o, "socket");
+  const runtimeDir = firstDir(env.RUNTIME_DIRECTORY);
   const socket =
-    socketOpt === "off" ? null : socketOpt ? resolve(socketOpt) : join(dataDir, "secretsd.sock");
+    socketOpt === "off"
+      ? null
+      : socketOpt
+        ? resolve(socketOpt)
+        : join(runtimeDir ?? dataDir, "secretsd.sock");
   const listenOpt = str(o, "listen") ?? "127.0.0.1:3090";
   const listen = listenOpt === "off" ? null : parseHostPort(listenOpt);
   const cert = str(o, "tlsCert");
@@ -167,7 +203,10 @@ export function resolveServerConfig(
   if (Boolean(cert) !== Boolean(key)) {
     throw new ConfigError("tls: --tls-cert and --tls-key must be given together");
   }
-  const tls = cert && key ? { cert: abs(cert), key: abs(key) } : null;
+  const tls: TlsFiles | null =
+    cert && key
+      ? { cert: abs(cert), key: abs(key), source: "config" }
+      : findTls(firstDir(env.CREDENTIALS_DIRECTORY), dataDir);
   const insecure = bool(o, "insecure");
   if (listen && !tls && !isLoopback(listen.host) && !insecure) {
     throw new ConfigError(
@@ -181,6 +220,10 @@ export function resolveServerConfig(
     socket,
     listen,
     tls,
+    audit: Object.freeze({
+      maxBytes: o.auditMaxBytes === undefined ? null : int(o, "auditMaxBytes", 0),
+      keep: int(o, "auditKeep", 5),
+    }),
     logLevel,
     shutdownGraceMs: int(o, "shutdownGraceMs", 10_000),
     heartbeatMs: int(o, "heartbeatMs", 15_000),
@@ -203,6 +246,38 @@ export function resolveServerConfig(
 }
 
 // --- internal ---
+
+/**
+ * The TLS pair found without flags: systemd credentials (LoadCredential=tls-cert:…,
+ * tls-key:…), then `<dataDir>/tls/server.pem` + `server.key` (what `secretsctl tls init`
+ * writes). Half a pair is an error naming both paths, never a silent plaintext start.
+ */
+function findTls(credentialsDir: string | undefined, dataDir: string): TlsFiles | null {
+  const pairs: [string, string, TlsFiles["source"]][] = [];
+  if (credentialsDir) {
+    pairs.push([join(credentialsDir, "tls-cert"), join(credentialsDir, "tls-key"), "credentials"]);
+  }
+  pairs.push([join(dataDir, "tls", "server.pem"), join(dataDir, "tls", "server.key"), "data-dir"]);
+  for (const [cert, key, source] of pairs) {
+    const has = [existsSync(cert), existsSync(key)];
+    if (has[0] && has[1]) return { cert, key, source };
+    if (has[0] || has[1]) {
+      throw new ConfigError(
+        `tls: found ${has[0] ? cert : key} but not ${has[0] ? key : cert}; provide both or neither`,
+      );
+    }
+  }
+  return null;
+}
+
+/** systemd passes one path per directory setting, colon-separated; the first is ours. */
+function firstDir(v: string | undefined): string | undefined {
+  return nonEmpty(v?.split(":")[0]);
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === "" ? undefined : s;
+}
 
 function readConfigFile(path: string): Record<string, unknown> {
   let parsed: unknown;
