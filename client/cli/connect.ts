@@ -5,9 +5,10 @@
  *
  * Precedence: flags, then VM_AUTH_* variables, then the default unix socket
  * `$VM_AUTH_HOME/secretsd.sock`, else `~/.local/share/vm-auth/secretsd.sock` (the daemon's
- * default data dir, server/config.ts).
+ * default data dir, server/config.ts); when that does not exist and VM_AUTH_HOME is unset,
+ * the system service's `/run/vm-auth/secretsd.sock` (`secretsd install`) if it exists.
  */
-import { accessSync, constants, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { ClientOptions, VmAuthClient } from "../index.js";
@@ -20,7 +21,7 @@ export const connectionArgs = {
     type: "string",
     valueHint: "path",
     description:
-      "unix socket of secretsd (env VM_AUTH_SOCKET; default $VM_AUTH_HOME/secretsd.sock)",
+      "unix socket of secretsd (env VM_AUTH_SOCKET; default $VM_AUTH_HOME/secretsd.sock, else ~/.local/share/vm-auth/secretsd.sock, else the service's /run/vm-auth/secretsd.sock)",
   },
   server: {
     type: "string",
@@ -55,6 +56,9 @@ export interface Connection {
   readonly target: string;
 }
 
+/** Where the system service (`secretsd install`) listens: RuntimeDirectory=vm-auth. */
+export const SERVICE_SOCKET = "/run/vm-auth/secretsd.sock";
+
 let lastTarget: string | undefined;
 
 /** Where the most recent client was pointed, for the top-level error message. */
@@ -64,21 +68,21 @@ export function currentTarget(): string | undefined {
 
 /** Resolves the flags and builds a client (lazy: nothing connects before the first call). */
 export function connect(flags: ConnectionFlags): VmAuthClient {
-  const conn = resolveConnection(flags);
+  const conn = resolveConnection(flags, process.env);
   lastTarget = conn.target;
   return createClient(conn.options);
 }
 
-// --- internal ---
-
 /**
- * Resolves flags and environment into client options.
+ * Resolves flags and environment into client options. `serviceSocket` is the last resort
+ * (tests point it elsewhere).
  * @throws UsageError on conflicting or malformed flags; Error when a token or CA file cannot
  *   be read.
  */
-function resolveConnection(
+export function resolveConnection(
   flags: ConnectionFlags,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv,
+  serviceSocket = SERVICE_SOCKET,
 ): Connection {
   const deadlineMs = parseTimeout(flags.timeout);
   if (flags.socket !== undefined && flags.server !== undefined) {
@@ -109,12 +113,26 @@ function resolveConnection(
   const socket = resolve(
     nonEmpty(flags.socket) ??
       envSocket ??
-      join(
-        nonEmpty(env.VM_AUTH_HOME) ?? join(homedir(), ".local", "share", "vm-auth"),
-        "secretsd.sock",
-      ),
+      defaultSocket(env.VM_AUTH_HOME, nonEmpty(env.HOME) ?? homedir(), serviceSocket),
   );
   return { options: { socket, deadlineMs }, target: socket };
+}
+
+// --- internal ---
+
+/**
+ * `$VM_AUTH_HOME/secretsd.sock` when VM_AUTH_HOME is set (exists or not: that is what was
+ * asked for); else the per-user one, unless it is missing and the service's exists.
+ */
+function defaultSocket(
+  vmAuthHome: string | undefined,
+  home: string,
+  serviceSocket: string,
+): string {
+  if (nonEmpty(vmAuthHome)) return join(vmAuthHome as string, "secretsd.sock");
+  // homedir() is $HOME when set: read from `env` so that tests can point it elsewhere.
+  const own = join(home, ".local", "share", "vm-auth", "secretsd.sock");
+  return !existsSync(own) && existsSync(serviceSocket) ? serviceSocket : own;
 }
 
 function resolveToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv): string | undefined {
