@@ -35,13 +35,15 @@ export type Secret = Message<"vmauth.v1.Secret"> & {
   env: string;
 
   /**
-   * "global", "group:NAME" or "vm:NAME".
+   * "global", "group:NAME", "vm:NAME" or "host" (host-only: in no VM's view).
    *
    * @generated from field: string scope = 3;
    */
   scope: string;
 
   /**
+   * Where its value comes from.
+   *
    * @generated from field: vmauth.v1.SecretKind kind = 4;
    */
   kind: SecretKind;
@@ -54,31 +56,44 @@ export type Secret = Message<"vmauth.v1.Secret"> & {
   provider: string;
 
   /**
+   * Free text for people, at most 1024 characters.
+   *
    * @generated from field: string description = 6;
    */
   description: string;
 
   /**
+   * Labels: at most 64; keys ^[a-z0-9][a-z0-9_./-]{0,62}$, values at most 256 characters.
+   *
    * @generated from field: map<string, string> labels = 7;
    */
   labels: { [key: string]: string };
 
   /**
+   * The version VMs receive and GetSecretValue returns by default (0: an oauth credential
+   * with no access token yet).
+   *
    * @generated from field: uint32 current_version = 8;
    */
   currentVersion: number;
 
   /**
+   * Number of stored versions (at most 100 are kept; the oldest non-current go first).
+   *
    * @generated from field: uint32 version_count = 9;
    */
   versionCount: number;
 
   /**
+   * When it was created.
+   *
    * @generated from field: google.protobuf.Timestamp created_at = 10;
    */
   createdAt?: Timestamp | undefined;
 
   /**
+   * When its metadata or current version last changed.
+   *
    * @generated from field: google.protobuf.Timestamp updated_at = 11;
    */
   updatedAt?: Timestamp | undefined;
@@ -120,11 +135,15 @@ export const SecretSchema: GenMessage<Secret> = /*@__PURE__*/
  */
 export type SecretVersion = Message<"vmauth.v1.SecretVersion"> & {
   /**
+   * The version number: 1 for the first value, one more per rotation.
+   *
    * @generated from field: uint32 version = 1;
    */
   version: number;
 
   /**
+   * When it was stored.
+   *
    * @generated from field: google.protobuf.Timestamp created_at = 2;
    */
   createdAt?: Timestamp | undefined;
@@ -137,6 +156,8 @@ export type SecretVersion = Message<"vmauth.v1.SecretVersion"> & {
   createdBy: string;
 
   /**
+   * It is the version VMs receive now.
+   *
    * @generated from field: bool current = 4;
    */
   current: boolean;
@@ -150,10 +171,15 @@ export const SecretVersionSchema: GenMessage<SecretVersion> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_secrets, 1);
 
 /**
+ * CreateSecretRequest stores a new secret. Every field is checked before anything is stored
+ * (INVALID_ARGUMENT naming the field).
+ *
  * @generated from message vmauth.v1.CreateSecretRequest
  */
 export type CreateSecretRequest = Message<"vmauth.v1.CreateSecretRequest"> & {
   /**
+   * Name, matching ^[a-z][a-z0-9_.-]{0,62}$. Required.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -173,7 +199,8 @@ export type CreateSecretRequest = Message<"vmauth.v1.CreateSecretRequest"> & {
   env: string;
 
   /**
-   * Default "global".
+   * "global" (the default), "group:NAME", "vm:NAME" or "host"; the group or VM must exist
+   * (NOT_FOUND naming scope).
    *
    * @generated from field: string scope = 4;
    */
@@ -187,11 +214,15 @@ export type CreateSecretRequest = Message<"vmauth.v1.CreateSecretRequest"> & {
   provider: string;
 
   /**
+   * Free text for people, at most 1024 characters.
+   *
    * @generated from field: string description = 6;
    */
   description: string;
 
   /**
+   * Labels: at most 64; keys ^[a-z0-9][a-z0-9_./-]{0,62}$, values at most 256 characters.
+   *
    * @generated from field: map<string, string> labels = 7;
    */
   labels: { [key: string]: string };
@@ -220,15 +251,21 @@ export const CreateSecretRequestSchema: GenMessage<CreateSecretRequest> = /*@__P
   messageDesc(file_vmauth_v1_secrets, 2);
 
 /**
+ * CreateSecretResponse is the new secret.
+ *
  * @generated from message vmauth.v1.CreateSecretResponse
  */
 export type CreateSecretResponse = Message<"vmauth.v1.CreateSecretResponse"> & {
   /**
+   * The secret as stored (current_version 1).
+   *
    * @generated from field: vmauth.v1.Secret secret = 1;
    */
   secret?: Secret | undefined;
 
   /**
+   * The store revision that committed it.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -242,10 +279,15 @@ export const CreateSecretResponseSchema: GenMessage<CreateSecretResponse> = /*@_
   messageDesc(file_vmauth_v1_secrets, 3);
 
 /**
+ * UpdateSecretRequest changes a secret's metadata. An oauth credential's expiry cannot be set
+ * (FAILED_PRECONDITION naming expires_at); an infrastructure secret stays "host".
+ *
  * @generated from message vmauth.v1.UpdateSecretRequest
  */
 export type UpdateSecretRequest = Message<"vmauth.v1.UpdateSecretRequest"> & {
   /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -258,11 +300,16 @@ export type UpdateSecretRequest = Message<"vmauth.v1.UpdateSecretRequest"> & {
   env?: string | undefined;
 
   /**
+   * A new scope ("global", "group:NAME", "vm:NAME" or "host"); the group or VM must exist,
+   * and the env var must be free at that scope (ALREADY_EXISTS).
+   *
    * @generated from field: optional string scope = 3;
    */
   scope?: string | undefined;
 
   /**
+   * New free text, at most 1024 characters.
+   *
    * @generated from field: optional string description = 4;
    */
   description?: string | undefined;
@@ -275,6 +322,8 @@ export type UpdateSecretRequest = Message<"vmauth.v1.UpdateSecretRequest"> & {
   setLabels: boolean;
 
   /**
+   * The new labels when set_labels is true (at most 64; an empty map removes them all).
+   *
    * @generated from field: map<string, string> labels = 6;
    */
   labels: { [key: string]: string };
@@ -310,15 +359,21 @@ export const UpdateSecretRequestSchema: GenMessage<UpdateSecretRequest> = /*@__P
   messageDesc(file_vmauth_v1_secrets, 4);
 
 /**
+ * UpdateSecretResponse is the secret after the change.
+ *
  * @generated from message vmauth.v1.UpdateSecretResponse
  */
 export type UpdateSecretResponse = Message<"vmauth.v1.UpdateSecretResponse"> & {
   /**
+   * The secret as updated.
+   *
    * @generated from field: vmauth.v1.Secret secret = 1;
    */
   secret?: Secret | undefined;
 
   /**
+   * The store revision that committed it.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -332,16 +387,20 @@ export const UpdateSecretResponseSchema: GenMessage<UpdateSecretResponse> = /*@_
   messageDesc(file_vmauth_v1_secrets, 5);
 
 /**
+ * GetSecretValueRequest names a secret and a version to read.
+ *
  * @generated from message vmauth.v1.GetSecretValueRequest
  */
 export type GetSecretValueRequest = Message<"vmauth.v1.GetSecretValueRequest"> & {
   /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
-   * 0 means the current version.
+   * 0 means the current version; one not stored is NOT_FOUND naming version.
    *
    * @generated from field: uint32 version = 2;
    */
@@ -364,20 +423,28 @@ export const GetSecretValueRequestSchema: GenMessage<GetSecretValueRequest> = /*
   messageDesc(file_vmauth_v1_secrets, 6);
 
 /**
+ * GetSecretValueResponse is one version's value.
+ *
  * @generated from message vmauth.v1.GetSecretValueResponse
  */
 export type GetSecretValueResponse = Message<"vmauth.v1.GetSecretValueResponse"> & {
   /**
+   * The secret's metadata.
+   *
    * @generated from field: vmauth.v1.Secret secret = 1;
    */
   secret?: Secret | undefined;
 
   /**
+   * The version returned.
+   *
    * @generated from field: uint32 version = 2;
    */
   version: number;
 
   /**
+   * The decrypted value. FAILED_PRECONDITION instead when its ciphertext is damaged.
+   *
    * @generated from field: string value = 3;
    */
   value: string;
@@ -390,6 +457,8 @@ export type GetSecretValueResponse = Message<"vmauth.v1.GetSecretValueResponse">
   refreshToken: string;
 
   /**
+   * Only with include_host_only: the oauth client secret, when it has one.
+   *
    * @generated from field: string client_secret = 5;
    */
   clientSecret: string;
@@ -403,11 +472,14 @@ export const GetSecretValueResponseSchema: GenMessage<GetSecretValueResponse> = 
   messageDesc(file_vmauth_v1_secrets, 7);
 
 /**
+ * ListSecretsRequest selects secrets by scope.
+ *
  * @generated from message vmauth.v1.ListSecretsRequest
  */
 export type ListSecretsRequest = Message<"vmauth.v1.ListSecretsRequest"> & {
   /**
-   * Only secrets with this scope, when set.
+   * Only secrets with exactly this scope, when set ("global", "group:NAME", "vm:NAME",
+   * "host").
    *
    * @generated from field: string scope = 1;
    */
@@ -422,15 +494,21 @@ export const ListSecretsRequestSchema: GenMessage<ListSecretsRequest> = /*@__PUR
   messageDesc(file_vmauth_v1_secrets, 8);
 
 /**
+ * ListSecretsResponse is the selected secrets, sorted by name.
+ *
  * @generated from message vmauth.v1.ListSecretsResponse
  */
 export type ListSecretsResponse = Message<"vmauth.v1.ListSecretsResponse"> & {
   /**
+   * Their metadata, never a value.
+   *
    * @generated from field: repeated vmauth.v1.Secret secrets = 1;
    */
   secrets: Secret[];
 
   /**
+   * The store revision the list was read at.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -444,10 +522,14 @@ export const ListSecretsResponseSchema: GenMessage<ListSecretsResponse> = /*@__P
   messageDesc(file_vmauth_v1_secrets, 9);
 
 /**
+ * DeleteSecretRequest names the secret to delete.
+ *
  * @generated from message vmauth.v1.DeleteSecretRequest
  */
 export type DeleteSecretRequest = Message<"vmauth.v1.DeleteSecretRequest"> & {
   /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -461,10 +543,14 @@ export const DeleteSecretRequestSchema: GenMessage<DeleteSecretRequest> = /*@__P
   messageDesc(file_vmauth_v1_secrets, 10);
 
 /**
+ * DeleteSecretResponse carries the revision: VMs that saw the secret get their new env.
+ *
  * @generated from message vmauth.v1.DeleteSecretResponse
  */
 export type DeleteSecretResponse = Message<"vmauth.v1.DeleteSecretResponse"> & {
   /**
+   * The store revision that deleted it.
+   *
    * @generated from field: uint64 revision = 1;
    */
   revision: bigint;
@@ -478,15 +564,22 @@ export const DeleteSecretResponseSchema: GenMessage<DeleteSecretResponse> = /*@_
   messageDesc(file_vmauth_v1_secrets, 11);
 
 /**
+ * RotateSecretRequest stores a new value. Not for an oauth credential (FAILED_PRECONDITION:
+ * its access tokens come from the provider).
+ *
  * @generated from message vmauth.v1.RotateSecretRequest
  */
 export type RotateSecretRequest = Message<"vmauth.v1.RotateSecretRequest"> & {
   /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * The new value: UTF-8 text up to 64 KiB, without NUL, not empty.
+   *
    * @generated from field: string value = 2;
    */
   value: string;
@@ -508,15 +601,21 @@ export const RotateSecretRequestSchema: GenMessage<RotateSecretRequest> = /*@__P
   messageDesc(file_vmauth_v1_secrets, 12);
 
 /**
+ * RotateSecretResponse is the secret with its new current version.
+ *
  * @generated from message vmauth.v1.RotateSecretResponse
  */
 export type RotateSecretResponse = Message<"vmauth.v1.RotateSecretResponse"> & {
   /**
+   * The secret as rotated.
+   *
    * @generated from field: vmauth.v1.Secret secret = 1;
    */
   secret?: Secret | undefined;
 
   /**
+   * The store revision that committed it.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -530,10 +629,14 @@ export const RotateSecretResponseSchema: GenMessage<RotateSecretResponse> = /*@_
   messageDesc(file_vmauth_v1_secrets, 13);
 
 /**
+ * ListSecretVersionsRequest names a secret.
+ *
  * @generated from message vmauth.v1.ListSecretVersionsRequest
  */
 export type ListSecretVersionsRequest = Message<"vmauth.v1.ListSecretVersionsRequest"> & {
   /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -547,10 +650,14 @@ export const ListSecretVersionsRequestSchema: GenMessage<ListSecretVersionsReque
   messageDesc(file_vmauth_v1_secrets, 14);
 
 /**
+ * ListSecretVersionsResponse is a secret's stored versions.
+ *
  * @generated from message vmauth.v1.ListSecretVersionsResponse
  */
 export type ListSecretVersionsResponse = Message<"vmauth.v1.ListSecretVersionsResponse"> & {
   /**
+   * Newest first, never a value.
+   *
    * @generated from field: repeated vmauth.v1.SecretVersion versions = 1;
    */
   versions: SecretVersion[];
@@ -564,15 +671,22 @@ export const ListSecretVersionsResponseSchema: GenMessage<ListSecretVersionsResp
   messageDesc(file_vmauth_v1_secrets, 15);
 
 /**
+ * RollbackSecretRequest makes a stored version current. Not for an oauth credential
+ * (FAILED_PRECONDITION).
+ *
  * @generated from message vmauth.v1.RollbackSecretRequest
  */
 export type RollbackSecretRequest = Message<"vmauth.v1.RollbackSecretRequest"> & {
   /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * The version to make current: 1 or more, and stored (else NOT_FOUND naming version).
+   *
    * @generated from field: uint32 version = 2;
    */
   version: number;
@@ -586,15 +700,21 @@ export const RollbackSecretRequestSchema: GenMessage<RollbackSecretRequest> = /*
   messageDesc(file_vmauth_v1_secrets, 16);
 
 /**
+ * RollbackSecretResponse is the secret with its new current version.
+ *
  * @generated from message vmauth.v1.RollbackSecretResponse
  */
 export type RollbackSecretResponse = Message<"vmauth.v1.RollbackSecretResponse"> & {
   /**
+   * The secret as rolled back.
+   *
    * @generated from field: vmauth.v1.Secret secret = 1;
    */
   secret?: Secret | undefined;
 
   /**
+   * The store revision that committed it.
+   *
    * @generated from field: uint64 revision = 2;
    */
   revision: bigint;
@@ -608,10 +728,14 @@ export const RollbackSecretResponseSchema: GenMessage<RollbackSecretResponse> = 
   messageDesc(file_vmauth_v1_secrets, 17);
 
 /**
+ * PlanRotationRequest names the secret whose rotation to plan.
+ *
  * @generated from message vmauth.v1.PlanRotationRequest
  */
 export type PlanRotationRequest = Message<"vmauth.v1.PlanRotationRequest"> & {
   /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -631,6 +755,8 @@ export const PlanRotationRequestSchema: GenMessage<PlanRotationRequest> = /*@__P
  */
 export type RotationTarget = Message<"vmauth.v1.RotationTarget"> & {
   /**
+   * The VM's name.
+   *
    * @generated from field: string vm = 1;
    */
   vm: string;
@@ -674,6 +800,8 @@ export const RotationTargetSchema: GenMessage<RotationTarget> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_secrets, 19);
 
 /**
+ * PlanRotationResponse is where a rotation of the secret would go.
+ *
  * @generated from message vmauth.v1.PlanRotationResponse
  */
 export type PlanRotationResponse = Message<"vmauth.v1.PlanRotationResponse"> & {
@@ -766,6 +894,8 @@ export const ImportItemSchema: GenMessage<ImportItem> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_secrets, 21);
 
 /**
+ * ImportSecretsRequest is a list of changes to apply all or nothing.
+ *
  * @generated from message vmauth.v1.ImportSecretsRequest
  */
 export type ImportSecretsRequest = Message<"vmauth.v1.ImportSecretsRequest"> & {
@@ -827,6 +957,8 @@ export const ImportResultSchema: GenMessage<ImportResult> = /*@__PURE__*/
   messageDesc(file_vmauth_v1_secrets, 23);
 
 /**
+ * ImportSecretsResponse is what each item did.
+ *
  * @generated from message vmauth.v1.ImportSecretsResponse
  */
 export type ImportSecretsResponse = Message<"vmauth.v1.ImportSecretsResponse"> & {
@@ -859,6 +991,8 @@ export const ImportSecretsResponseSchema: GenMessage<ImportSecretsResponse> = /*
  */
 export enum SecretKind {
   /**
+   * Never sent.
+   *
    * @generated from enum value: SECRET_KIND_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -898,6 +1032,8 @@ export const SecretKindSchema: GenEnum<SecretKind> = /*@__PURE__*/
  */
 export enum ImportAction {
   /**
+   * Never valid: refused (INVALID_ARGUMENT naming items[i].action).
+   *
    * @generated from enum value: IMPORT_ACTION_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -931,6 +1067,8 @@ export const ImportActionSchema: GenEnum<ImportAction> = /*@__PURE__*/
  */
 export enum ImportOutcome {
   /**
+   * Never sent.
+   *
    * @generated from enum value: IMPORT_OUTCOME_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -966,6 +1104,9 @@ export const ImportOutcomeSchema: GenEnum<ImportOutcome> = /*@__PURE__*/
 /**
  * SecretService manages secrets: their values (encrypted at rest), metadata and versions.
  * Every mutation bumps the store's global revision and is durable before it is acknowledged.
+ * Only the local admin (unix socket) and admin tokens may call it; a VM token gets
+ * PERMISSION_DENIED (VMs read their env through EnvService). Every call but ListSecrets,
+ * ListSecretVersions and PlanRotation is audited; no value is ever in a log or audit line.
  *
  * @generated from service vmauth.v1.SecretService
  */
