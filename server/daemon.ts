@@ -38,6 +38,12 @@ export interface Daemon {
   /** Starts and resolves with the bound addresses; throws (after cleaning up) on failure. */
   start(): Promise<{ socket: string | null; tcp: string | null }>;
   stop(): Promise<void>;
+  /**
+   * Reopens the audit log at its path (SIGHUP, after logrotate moved it). No entry is lost or
+   * written twice. A no-op before `start` has opened it.
+   * @throws when the file cannot be opened; entries keep going to the old one
+   */
+  reopenAudit(): void;
 }
 
 export const VERSION = "0.1.0";
@@ -52,6 +58,7 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
   let state: DaemonState = "starting";
   const cleanups: (() => Promise<void> | void)[] = [];
   let stopImpl: (() => Promise<void>) | undefined;
+  let reopenAudit: (() => void) | undefined;
 
   const runCleanups = async () => {
     for (const c of cleanups.reverse()) {
@@ -92,11 +99,26 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
         }
         const damage = createDamageRegistry(barrier);
         await checkCiphertexts(store, damage, log, config.repair);
+        const auditLog = log.child({ component: "audit" });
+        const auditFile = join(config.dataDir, "audit.log");
         const audit = createAuditBroker(
-          [createFileAuditDevice(join(config.dataDir, "audit.log"))],
-          log.child({ component: "audit" }),
+          [
+            createFileAuditDevice(auditFile, {
+              maxBytes: config.audit.maxBytes,
+              keep: config.audit.keep,
+              onRotateError: (err) => auditLog.error("audit log rotation failed", { err }),
+            }),
+          ],
+          auditLog,
         );
-        cleanups.push(() => audit.close());
+        cleanups.push(() => {
+          reopenAudit = undefined;
+          return audit.close();
+        });
+        reopenAudit = () => {
+          audit.reopen();
+          auditLog.info("audit log reopened", { file: auditFile });
+        };
         const deps = { store, barrier, audit, log, damage };
         const hub = createWatchHub({ ...deps, heartbeatMs: config.heartbeatMs });
         // Closed before the store (cleanups run in reverse): refreshes in flight settle first.
@@ -151,6 +173,9 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
         await runCleanups();
         throw err;
       }
+    },
+    reopenAudit() {
+      reopenAudit?.();
     },
     async stop() {
       if (state === "stopped" || state === "stopping") return;

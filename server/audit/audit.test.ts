@@ -60,4 +60,19 @@ describe("audit broker: a lost entry's effect follows its kind", () => {
     await createAuditBroker([], log).record("read", entry);
     expect(lines).toEqual([]);
   });
+
+  test("reopen reaches every device that has a file, and throws the first failure after trying all", () => {
+    const { log } = logged();
+    const reopened: string[] = [];
+    const device = (name: string, fails: boolean): AuditDevice => ({
+      ...memory(),
+      reopen: () => {
+        reopened.push(name);
+        if (fails) throw new Error(`EACCES ${name}`);
+      },
+    });
+    const audit = createAuditBroker([device("a", true), memory(), device("b", false)], log);
+    expect(() => audit.reopen()).toThrow("EACCES a");
+    expect(reopened).toEqual(["a", "b"]);
+  });
 });

@@ -61,6 +61,12 @@ export interface AuditDevice {
   logMany?(time: string, entries: readonly AuditInput[]): Promise<void>;
   /** The newest entries matching the query, oldest first (devices that can be read). */
   query?(q: AuditQuery): Promise<AuditEntry[]>;
+  /**
+   * Closes and reopens the device's file at its path (SIGHUP after logrotate moved it away).
+   * Entries already handed in go to the old file; none is lost or written twice.
+   * @throws when the path cannot be opened; the device then keeps writing to the old file
+   */
+  reopen?(): void;
   close(): Promise<void>;
 }
 
@@ -73,6 +79,8 @@ export interface AuditBroker {
   /** Records many entries of one kind with one timestamp (a fan-out's deliveries). */
   recordMany(kind: AuditKind, entries: readonly AuditInput[]): Promise<void>;
   query(q: AuditQuery): Promise<AuditEntry[]>;
+  /** Reopens every device that has a file (SIGHUP); throws the first failure after trying all. */
+  reopen(): void;
   close(): Promise<void>;
 }
 
@@ -113,6 +121,17 @@ export function createAuditBroker(devices: AuditDevice[], log: Logger): AuditBro
     async query(q) {
       const reader = devices.find((d) => d.query);
       return reader?.query ? reader.query(q) : [];
+    },
+    reopen() {
+      const errors: unknown[] = [];
+      for (const d of devices) {
+        try {
+          d.reopen?.();
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      if (errors.length > 0) throw errors[0];
     },
     async close() {
       await Promise.all(devices.map((d) => d.close()));

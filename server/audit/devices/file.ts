@@ -1,6 +1,25 @@
-import { closeSync, openSync, writeSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, read, renameSync, writeSync } from "node:fs";
+import { promisify } from "node:util";
 import type { AuditDevice, AuditEntry, AuditQuery } from "../audit.js";
+
+const readAt = promisify(read);
+
+/** Size-based rotation and its failures; without `maxBytes` the file only grows. */
+export interface FileAuditOptions {
+  /**
+   * Once a flush leaves the file at this many bytes or more, it becomes `<path>.1` (the older
+   * ones shift up to `<path>.<keep>`; the oldest is dropped) and a new file is started.
+   * @default null (never: rotate outside with logrotate and SIGHUP, see reopen)
+   */
+  maxBytes?: number | null;
+  /** Rotated files kept. @default 5 */
+  keep?: number;
+  /**
+   * Told when a rotation fails; entries keep going to the current file, and a rotation is
+   * tried again once another `maxBytes` have been written.
+   */
+  onRotateError?: (err: unknown) => void;
+}
 
 /**
  * Audit device appending JSON lines to a file (0600, O_APPEND). Entries logged during one
@@ -10,9 +29,20 @@ import type { AuditDevice, AuditEntry, AuditQuery } from "../audit.js";
  * path and left the daemon idle while calls waited. Lines are gathered into chunks of about
  * CHUNK_CHARS: a fan-out's thousands of delivery lines then never become one multi-megabyte
  * string and buffer, whose fresh pages the kernel zeroed on every rotation (perf).
+ *
+ * Rotation happens inside a flush, between two whole batches, and flushes are synchronous:
+ * every line goes to exactly one file, in order (test/audit-rotation.test.ts races writes
+ * against it). The size is counted from the bytes written, never stat'ed per line. `reopen`
+ * is logrotate's half: after an external `mv`, pending lines go to the moved file and later
+ * ones to a new file at `path`. `query` reads `path`, then `path.1`, `path.2`, … .
  */
-export function createFileAuditDevice(path: string): AuditDevice {
-  const fd = openSync(path, "a", 0o600);
+export function createFileAuditDevice(path: string, opts: FileAuditOptions = {}): AuditDevice {
+  const maxBytes = opts.maxBytes ?? null;
+  const keep = opts.keep ?? 5;
+  let fd = openSync(path, "a", 0o600);
+  let size = fstatSync(fd).size;
+  /** The size that triggers the next rotation; pushed on by maxBytes after a failed one. */
+  let rotateAt = maxBytes;
   let text = "";
   let chunks: Buffer[] = [];
   let waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
@@ -39,10 +69,34 @@ export function createFileAuditDevice(path: string): AuditDevice {
       for (const buf of batch) {
         let off = 0;
         while (off < buf.length) off += writeSync(fd, buf, off);
+        size += buf.length;
       }
       for (const w of done) w.resolve();
     } catch (err) {
       for (const w of done) w.reject(err);
+    }
+    if (rotateAt !== null && size >= rotateAt) rotate();
+  };
+  /** Opens `path` afresh and retires the old descriptor (only once the new one is open). */
+  const swap = () => {
+    const next = openSync(path, "a", 0o600);
+    const old = fd;
+    fd = next;
+    size = fstatSync(next).size;
+    closeSync(old);
+  };
+  const rotate = () => {
+    try {
+      // Oldest first, so no rename overwrites a file that has not moved up yet.
+      for (let i = keep - 1; i >= 1; i--) renameIfThere(`${path}.${i}`, `${path}.${i + 1}`);
+      // Gone already (a failed reopen after the last rename, or an outside mv): just reopen.
+      renameIfThere(path, `${path}.1`);
+      swap();
+      rotateAt = maxBytes;
+    } catch (err) {
+      // Not at every flush after this: once another maxBytes have been written.
+      rotateAt = size + (maxBytes ?? 0);
+      opts.onRotateError?.(err);
     }
   };
   const settled = () =>
@@ -72,7 +126,22 @@ export function createFileAuditDevice(path: string): AuditDevice {
     },
     async query(q) {
       flush();
-      return readTail(path, q);
+      // Opened together, before any await: a rotation during the reads cannot show a file twice.
+      const fds = openAll(path, keep);
+      try {
+        let found: AuditEntry[] = [];
+        for (const f of fds) {
+          if (found.length >= q.limit) break;
+          found = (await readTail(f, { ...q, limit: q.limit - found.length })).concat(found);
+        }
+        return found;
+      } finally {
+        for (const f of fds) closeSync(f);
+      }
+    },
+    reopen() {
+      flush();
+      swap();
     },
     async close() {
       if (closed) return;
@@ -86,38 +155,76 @@ export function createFileAuditDevice(path: string): AuditDevice {
 // --- internal ---
 
 const CHUNK = 256 * 1024;
+/** Bound on the rotated files a query looks at (logrotate may keep more than `keep`). */
+const MAX_ROTATED = 1000;
 /** Characters of JSON lines gathered before they become one buffer (below mmap-sized). */
 const CHUNK_CHARS = 32 * 1024;
 
-/** Reads the file backwards in chunks until `limit` matching entries are found. */
-async function readTail(path: string, q: AuditQuery): Promise<AuditEntry[]> {
-  const fh = await open(path, "r");
+function renameIfThere(from: string, to: string) {
   try {
-    const { size } = await fh.stat();
-    const found: AuditEntry[] = [];
-    let pos = size;
-    let carry = "";
-    while (pos > 0 && found.length < q.limit) {
-      const len = Math.min(CHUNK, pos);
-      pos -= len;
-      const buf = Buffer.alloc(len);
-      await fh.read(buf, 0, len, pos);
-      const text = buf.toString("utf8") + carry;
-      const lines = text.split("\n");
-      carry = pos > 0 ? (lines.shift() ?? "") : "";
-      for (let i = lines.length - 1; i >= 0 && found.length < q.limit; i--) {
-        const entry = parse(lines[i]);
-        if (entry && matches(entry, q)) found.push(entry);
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+}
+
+/**
+ * Read descriptors of `path`, `path.1`, … newest first. Up to `keep` a missing one is skipped
+ * (a failed rotation leaves a gap); past it the files logrotate kept are read while they exist.
+ */
+function openAll(path: string, keep: number): number[] {
+  const fds: number[] = [];
+  for (let i = 0; i < MAX_ROTATED; i++) {
+    try {
+      const fd = openSync(i === 0 ? path : `${path}.${i}`, "r");
+      // Something else in the name's place (a directory) is not a log: skip it.
+      if (fstatSync(fd).isFile()) fds.push(fd);
+      else closeSync(fd);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        for (const f of fds) closeSync(f);
+        throw err;
       }
+      if (i >= keep) break;
     }
-    if (carry && found.length < q.limit) {
-      const entry = parse(carry);
+  }
+  return fds;
+}
+
+/**
+ * Reads one file backwards in chunks until `limit` matching entries are found. Lines are cut
+ * at newline bytes before decoding, so a character split by a chunk boundary stays whole.
+ */
+async function readTail(fd: number, q: AuditQuery): Promise<AuditEntry[]> {
+  const { size } = fstatSync(fd);
+  const found: AuditEntry[] = [];
+  let pos = size;
+  let carry = Buffer.alloc(0);
+  while (pos > 0 && found.length < q.limit) {
+    const len = Math.min(CHUNK, pos);
+    pos -= len;
+    const buf = Buffer.alloc(len);
+    await readAt(fd, buf, 0, len, pos);
+    const whole = carry.length > 0 ? Buffer.concat([buf, carry]) : buf;
+    let start = 0;
+    carry = Buffer.alloc(0);
+    if (pos > 0) {
+      // The first line may begin in the chunk before: keep it for the next round.
+      const nl = whole.indexOf(10);
+      if (nl < 0) {
+        carry = whole;
+        continue;
+      }
+      carry = whole.subarray(0, nl);
+      start = nl + 1;
+    }
+    const lines = whole.toString("utf8", start).split("\n");
+    for (let i = lines.length - 1; i >= 0 && found.length < q.limit; i--) {
+      const entry = parse(lines[i]);
       if (entry && matches(entry, q)) found.push(entry);
     }
-    return found.reverse();
-  } finally {
-    await fh.close();
   }
+  return found.reverse();
 }
 
 function parse(line: string | undefined): AuditEntry | undefined {
