@@ -9,6 +9,10 @@ import type { LogSeverity } from "../common/logger.js";
 /** Where `run`, `status` and `restore` look for the config unless --config says otherwise. */
 export const DEFAULT_CONFIG_FILE = "/etc/vm-auth/shim.json";
 
+/** Where `install --bundle` writes the VM token and the CA (the unit's LoadCredential= source). */
+export const DEFAULT_TOKEN_FILE = "/etc/vm-auth/token";
+export const DEFAULT_CA_FILE = "/etc/vm-auth/ca.pem";
+
 /** Default paths of the files the shim keeps. */
 export const DEFAULTS = {
   environmentDFile: "/etc/environment.d/vm-auth.conf",
@@ -51,6 +55,11 @@ export interface ShimOptions {
   ca?: string | undefined;
   /** Connect over TLS with the system CAs. @default false (true when `ca` is set) */
   tls?: boolean | undefined;
+  /**
+   * Send the token in plaintext to a server that is not loopback (localhost, 127.0.0.0/8,
+   * ::1). Without it, such a server needs `ca` or `tls`. @default false
+   */
+  insecure?: boolean | undefined;
   /** @default "/etc/environment.d/vm-auth.conf" */
   environmentDFile?: string | undefined;
   /** The EnvironmentFile= that dependent units load. @default "/run/vm-auth/env" */
@@ -89,6 +98,8 @@ export interface ShimConfig {
   readonly server: string;
   readonly tokenFile: string;
   readonly tls: false | true | { readonly ca: string };
+  /** Plaintext to a non-loopback server was asked for (false whenever TLS is on). */
+  readonly insecure: boolean;
   readonly environmentDFile: string;
   readonly unitEnvFile: string;
   readonly lastKnownGoodFile: string;

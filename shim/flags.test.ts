@@ -65,8 +65,27 @@ describe("flagOptions", () => {
   });
 });
 
-it("the help text names every subcommand and the version", () => {
+it("the help text names every subcommand, the new flags and the version", () => {
   const h = helpText("9.9.9");
   expect(h).toContain("vm-auth-shim 9.9.9");
-  for (const c of ["[run]", "install", "status", "restore"]) expect(h).toContain(c);
+  for (const c of ["[run]", "install", "uninstall [--purge]", "status", "restore"]) {
+    expect(h).toContain(c);
+  }
+  for (const f of ["--bundle FILE|-", "--insecure", "--purge", "LoadCredential=", "restart"]) {
+    expect(h).toContain(f);
+  }
+});
+
+describe("install and uninstall flags", () => {
+  it("--bundle is a path (or - for stdin) and only for install; --purge only for uninstall", () => {
+    expect(parseCommandLine(["install", "--bundle", "b.txt"]).flags.bundle).toBe(resolve("b.txt"));
+    expect(parseCommandLine(["install", "--bundle", "-"]).flags.bundle).toBe("-");
+    expect(parseCommandLine(["uninstall", "--purge"]).command).toBe("uninstall");
+    expect(() => parseCommandLine(["run", "--bundle", "b"])).toThrow("--bundle: only for install");
+    expect(() => parseCommandLine(["install", "--purge"])).toThrow("--purge: only for uninstall");
+  });
+
+  it("--insecure maps to insecure", () => {
+    expect(flagOptions(parseCommandLine(["--insecure"]).flags)).toEqual({ insecure: true });
+  });
 });

@@ -11,7 +11,14 @@ import { DEFAULT_CONFIG_FILE, DEFAULTS, ShimConfigError, type ShimOptions } from
 import { parseUnitFlag } from "./unit-flag.js";
 
 /** The subcommands; `run` when none is given. `login` and `refresh` take a credential name. */
-export type ShimCommand = "run" | "install" | "status" | "restore" | "login" | "refresh";
+export type ShimCommand =
+  | "run"
+  | "install"
+  | "uninstall"
+  | "status"
+  | "restore"
+  | "login"
+  | "refresh";
 
 /** The parsed flags, path flags already absolute. */
 export type ShimFlags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
@@ -22,9 +29,17 @@ export function helpText(version: string): string {
 
 Usage:
   vm-auth-shim [run] [options]     watch the env and apply it (what the systemd unit runs)
-  vm-auth-shim install --server HOST:PORT --token-file FILE [--ca FILE]
-                       --unit NAME[:KEY1,KEY2|*][:restart|reload] ... [--enable] [--now]
-                                   write the config, vm-auth-shim.service and a drop-in per unit
+  vm-auth-shim install --bundle FILE|- --unit NAME[:KEY1,KEY2|*][:restart|reload] ...
+                       [--enable] [--now]
+  vm-auth-shim install --server HOST:PORT --token-file FILE [--ca FILE | --tls | --insecure]
+                       --unit ... [--enable] [--now]
+                                   write the config, the hardened vm-auth-shim.service and a
+                                   drop-in per unit; --bundle (from secretsctl vm add --bundle)
+                                   also writes the token to /etc/vm-auth/token and the CA to
+                                   /etc/vm-auth/ca.pem
+  vm-auth-shim uninstall [--purge] stop, disable and remove the unit, the drop-ins install wrote,
+                                   /usr/local/lib/vm-auth/shim.cjs and the config; --purge also
+                                   the token, the CA, the state and the env files
   vm-auth-shim status [--json]     connection, applied revision, last change, last error
   vm-auth-shim restore             put the last-known-good unit env file in place (boot)
   vm-auth-shim login NAME          log the host's OAuth credential NAME in (device code):
@@ -33,9 +48,14 @@ Usage:
 
 Options (flags override the config file):
   --config FILE             JSON config (default ${DEFAULT_CONFIG_FILE})
-  --server HOST:PORT        secretsd's TCP address
-  --token-file FILE         the VM token (mode 0600 or stricter, owned by root)
+  --server HOST:PORT        secretsd's TCP address; one that is not loopback (localhost,
+                            127.0.0.0/8, ::1) needs --ca or --tls, or --insecure
+  --token-file FILE         the VM token (mode 0600 or stricter, owned by root). The installed
+                            unit passes it as a systemd credential (LoadCredential=), read at
+                            each start: after changing the token, restart vm-auth-shim.service
+                            (install --now does)
   --ca FILE                 TLS with this CA (PEM);  --tls  TLS with the system CAs
+  --insecure                send the token in plaintext to a non-loopback server
   --unit SPEC               a dependent unit (repeatable); keys default to *, action to restart
   --environment-d-file F    default ${DEFAULTS.environmentDFile}
   --unit-env-file F         default ${DEFAULTS.unitEnvFile}
@@ -48,7 +68,10 @@ Options (flags override the config file):
   --keepalive-ms N --keepalive-timeout-ms N     gRPC keepalive (default 30000, 10000)
   --systemctl PATH          systemctl binary (default systemctl)
   --log-level LEVEL         debug|info|warn|error (default info)
-  install only:  --root DIR (prefix for every path written; no reload/start)  --enable  --now
+  install only:  --bundle FILE|- (a guest bundle; not with --server, --token-file or --ca)
+                 --enable  --now
+  install, uninstall:  --root DIR (prefix for every path; no stop, reload or start)
+  uninstall only:  --purge
   --json, --version, --help
 
 Exit status: 0 ok; 1 error; status: 3 when the shim is not running or not connected.
@@ -82,13 +105,23 @@ export function parseCommandLine(argv: string[]): {
   if (rest.length > 0) throw new ShimConfigError(`unexpected argument '${rest[0]}'`);
   if (!isCommand(command)) {
     throw new ShimConfigError(
-      `unknown command '${command}' (run, install, status, restore, login, refresh)`,
+      `unknown command '${command}' (run, install, uninstall, status, restore, login, refresh)`,
     );
+  }
+  for (const [flag, only] of [
+    ["bundle", "install"],
+    ["purge", "uninstall"],
+  ] as const) {
+    if (values[flag] !== undefined && command !== only) {
+      throw new ShimConfigError(`--${flag}: only for ${only}`);
+    }
   }
   for (const f of PATH_FLAGS) {
     const p = values[f];
     if (p !== undefined) values[f] = resolve(p);
   }
+  // `--bundle -` is standard input.
+  if (values.bundle !== undefined && values.bundle !== "-") values.bundle = resolve(values.bundle);
   return { command, flags: values, ...(name === undefined ? {} : { name }) };
 }
 
@@ -106,6 +139,7 @@ export function flagOptions(v: ShimFlags): ShimOptions {
     tokenFile: v["token-file"],
     ca: v.ca,
     tls: v.tls,
+    insecure: v.insecure,
     units: v.unit?.map(parseUnitFlag),
     environmentDFile: v["environment-d-file"],
     unitEnvFile: v["unit-env-file"],
@@ -129,6 +163,9 @@ const OPTIONS = {
   "token-file": { type: "string" },
   ca: { type: "string" },
   tls: { type: "boolean" },
+  insecure: { type: "boolean" },
+  bundle: { type: "string" },
+  purge: { type: "boolean" },
   unit: { type: "string", multiple: true },
   "environment-d-file": { type: "string" },
   "unit-env-file": { type: "string" },
@@ -164,7 +201,15 @@ const PATH_FLAGS = [
   "root",
 ] as const satisfies readonly (keyof ShimFlags)[];
 
-const COMMANDS: readonly string[] = ["run", "install", "status", "restore", "login", "refresh"];
+const COMMANDS: readonly string[] = [
+  "run",
+  "install",
+  "uninstall",
+  "status",
+  "restore",
+  "login",
+  "refresh",
+];
 
 function isCommand(c: string): c is ShimCommand {
   return COMMANDS.includes(c);

@@ -4,7 +4,8 @@
  * (template, sink) → exec and owns signals and the exit code.
  * Bundled by scripts/build.mjs into dist/shim.cjs (CJS, self-contained, no native modules).
  */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 import { createLogger, type Logger, stderrIsJournal } from "../common/logger.js";
 import { createApplier, restoreLastKnownGood } from "./apply.js";
 import {
@@ -26,7 +27,8 @@ import {
   type StatusWriter,
 } from "./state.js";
 import { formatStatus, statusReport } from "./status.js";
-import { readTokenFile } from "./token-file.js";
+import { credentialSource, readToken, tokenSource } from "./token-file.js";
+import { uninstall } from "./uninstall.js";
 
 /** The shim's version, also sent as `vm-auth-shim/<version>` in WatchEnv and AckEnv. */
 export const VERSION = "0.1.0";
@@ -56,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "install":
       return runInstall(flags);
+    case "uninstall":
+      return runUninstall(flags);
     case "login":
     case "refresh": {
       // Loaded here, like the source: grpc-js's module init is most of the start-up time.
@@ -128,14 +132,18 @@ async function wire(cfg: ShimConfig, log: Logger, initial: ShimState, status: St
   // Loaded here, not at the top: grpc-js's module init is most of the start-up time, and
   // `restore` (on the boot path, before the dependent units) and `status` do not need it.
   const { createSource } = await import("./source.js");
+  // Under the installed unit the token and CA are systemd credentials (install.ts).
+  const token = tokenSource(cfg.tokenFile);
+  const ca = typeof cfg.tls === "object" ? credentialSource("ca", cfg.tls.ca).file : undefined;
+  log.info("credentials", { token: token.file, ...(ca && { ca }) });
   const source = createSource({
     server: cfg.server,
-    tls: cfg.tls,
+    tls: ca ? { ca } : cfg.tls,
     keepalive: cfg.keepalive,
     heartbeatMs: cfg.heartbeatMs,
     backoff: cfg.backoff,
     clientVersion: CLIENT_VERSION,
-    token: () => readTokenFile(cfg.tokenFile),
+    token: () => readToken(token),
     log,
   });
   const applier = createApplier({
@@ -166,8 +174,10 @@ async function runInstall(v: ShimFlags): Promise<number> {
   }
   const { units = [], ...config }: ShimOptions = flagOptions(v);
   if (units.length === 0) throw new ShimConfigError("install: give at least one --unit");
+  const bundle = v.bundle === undefined ? undefined : readBundleText(v.bundle);
   const res = await install({
     config,
+    bundle,
     units: units.map((u) => ({
       name: u.name,
       keys: u.keys ?? ["*"],
@@ -188,7 +198,41 @@ async function runInstall(v: ShimFlags): Promise<number> {
   );
 }
 
+/** `uninstall`: what to remove comes from the installed config, overlaid by the flags. */
+async function runUninstall(v: ShimFlags): Promise<number> {
+  const configFile = v.config ?? DEFAULT_CONFIG_FILE;
+  const at = (p: string) => (v.root ? join(v.root, p) : p);
+  const res = await uninstall({
+    config: { ...readShimConfigFile(at(configFile), true), ...flagOptions(v) },
+    configFile,
+    purge: v.purge ?? false,
+    ...(v.root !== undefined && { root: v.root }),
+    ...(v.systemctl !== undefined && { systemctl: v.systemctl }),
+    run: runCommand,
+  });
+  if (v.json) return print(`${JSON.stringify(res, null, 2)}\n`, 0);
+  const lines = [
+    ...res.calls.map((c) => `ran ${c}`),
+    ...res.removed.map((f) => `removed ${f}`),
+    ...res.kept.map((f) => `kept ${f}`),
+  ];
+  if (res.removed.length === 0 && res.calls.length === 0) lines.push("nothing to remove");
+  return print(`${lines.join("\n")}\n`, 0);
+}
+
 // --- internal ---
+
+/** The bundle's text from a file or, for `-`, standard input; errors never echo it. */
+function readBundleText(file: string): string {
+  try {
+    return readFileSync(file === "-" ? 0 : file, "utf8");
+  } catch (err) {
+    const what = file === "-" ? "standard input" : file;
+    throw new ShimConfigError(
+      `--bundle: cannot read ${what}: ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+}
 
 function initialStatus(cfg: ShimConfig, state: ShimState): ShimStatus {
   const now = new Date().toISOString();
@@ -196,6 +240,12 @@ function initialStatus(cfg: ShimConfig, state: ShimState): ShimStatus {
     pid: process.pid,
     version: VERSION,
     server: cfg.server,
+    transport:
+      cfg.tls === false
+        ? "plaintext"
+        : cfg.tls === true
+          ? "TLS, system CAs"
+          : `TLS, CA ${cfg.tls.ca}`,
     connection: "starting",
     since: now,
     appliedRevision: state.revision,
@@ -228,10 +278,13 @@ function print(text: string, code: number): number {
   return code;
 }
 
-/** Prints the error (messages never hold values or tokens) and exits 1; systemd restarts us. */
+/**
+ * Prints the error (messages never hold values or tokens) and exits 1; systemd restarts us.
+ * Under journald the line carries priority err, so `journalctl -p err` shows it.
+ */
 function fail(err: unknown): never {
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`vm-auth-shim: ${msg}\n`);
+  process.stderr.write(`${stderrIsJournal() ? "<3>" : ""}vm-auth-shim: ${msg}\n`);
   process.exit(1);
 }
 

@@ -7,15 +7,16 @@ import { readShimConfigFile, resolveShimConfig, resolveShimPaths } from "./resol
 const dir = mkdtempSync(join(tmpdir(), "shim-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const base = { server: "10.0.0.1:3090", tokenFile: "/etc/vm-auth/token" };
+const base = { server: "127.0.0.1:3090", tokenFile: "/etc/vm-auth/token" };
 
 describe("resolveShimConfig", () => {
   it("fills every default", () => {
     const c = resolveShimConfig(base);
     expect(c).toEqual({
-      server: "10.0.0.1:3090",
+      server: "127.0.0.1:3090",
       tokenFile: "/etc/vm-auth/token",
       tls: false,
+      insecure: false,
       environmentDFile: "/etc/environment.d/vm-auth.conf",
       unitEnvFile: "/run/vm-auth/env",
       lastKnownGoodFile: "/var/lib/vm-auth/last-known-good.env",
@@ -80,8 +81,34 @@ describe("resolveShimConfig", () => {
     [{ units: [{ name: "a", after: "x" }] }, /units\[0\]: unknown key 'after'/],
     [{ logLevel: "trace" }, /logLevel: 'trace'/],
     [{ tls: "yes" }, /tls: must be true or false/],
+    [{ insecure: 1 }, /insecure: must be true or false/],
+    [{ insecure: true, tls: true }, /insecure: cannot be combined with ca or tls/],
+    [{ insecure: true, ca: "/ca.pem" }, /insecure: cannot be combined with ca or tls/],
   ])("rejects %j", (bad, msg) => {
     expect(() => resolveShimConfig({ ...base, ...bad } as never)).toThrow(msg);
+  });
+
+  it("refuses plaintext to a server that is not loopback unless insecure, naming server", () => {
+    for (const server of [
+      "10.0.0.1:3090",
+      "host.example:3090",
+      "[fd00::1]:1",
+      "127.example.net:1",
+    ]) {
+      expect(() => resolveShimConfig({ ...base, server })).toThrow(
+        `server: ${server} is not a loopback address; give --ca FILE or --tls for TLS, or --insecure to send the token in plaintext`,
+      );
+      expect(resolveShimConfig({ ...base, server, insecure: true }).insecure).toBe(true);
+      expect(resolveShimConfig({ ...base, server, tls: true }).tls).toBe(true);
+      expect(resolveShimConfig({ ...base, server, ca: "/ca.pem" }).tls).toEqual({ ca: "/ca.pem" });
+    }
+    for (const server of ["localhost:1", "127.0.0.1:1", "127.1.2.3:1", "[::1]:1"]) {
+      expect(resolveShimConfig({ ...base, server }).tls, server).toBe(false);
+    }
+    // A flag can give what the file lacks.
+    expect(resolveShimConfig({ ...base, server: "10.0.0.1:1" }, { insecure: true }).insecure).toBe(
+      true,
+    );
   });
 
   it("resolveShimPaths needs no server or token", () => {

@@ -58,6 +58,17 @@ export function resolveShimConfig(file: ShimOptions, flags: ShimOptions = {}): S
   }
   const ca = path(o.ca, "ca");
   const tls = ca ? { ca } : bool(o.tls, "tls", false);
+  const insecure = bool(o.insecure, "insecure", false);
+  if (insecure && tls !== false) {
+    throw new ShimConfigError("insecure: cannot be combined with ca or tls (TLS is on)");
+  }
+  // The token is the VM's identity: it crosses a network in plaintext only when asked to
+  // (issue #12; secretsd refuses the same for its own listener, server/config.ts).
+  if (tls === false && !insecure && !isLoopback(serverHost(server))) {
+    throw new ShimConfigError(
+      `server: ${server} is not a loopback address; give --ca FILE or --tls for TLS, or --insecure to send the token in plaintext`,
+    );
+  }
   const backoff = obj(o.backoff, "backoff", ["initialMs", "maxMs"]);
   const initialMs = int(backoff.initialMs, "backoff.initialMs", 500, 1);
   const maxMs = int(backoff.maxMs, "backoff.maxMs", 30_000, initialMs);
@@ -70,6 +81,7 @@ export function resolveShimConfig(file: ShimOptions, flags: ShimOptions = {}): S
     server,
     tokenFile,
     tls,
+    insecure,
     ...paths(o),
     units: units(o.units),
     debounceMs: int(o.debounceMs, "debounceMs", 500, 0),
@@ -130,6 +142,7 @@ const TOP_KEYS = [
   "tokenFile",
   "ca",
   "tls",
+  "insecure",
   "environmentDFile",
   "unitEnvFile",
   "lastKnownGoodFile",
@@ -184,6 +197,19 @@ function checkServer(server: unknown) {
   if (!m || port < 1 || port > 65535) {
     throw new ShimConfigError(`server: '${String(server)}' is not host:port`);
   }
+}
+
+/** The host part of a checked HOST:PORT, without IPv6 brackets. */
+function serverHost(server: string): string {
+  return server.slice(0, server.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * localhost, 127.0.0.0/8 or ::1: server/config.ts isLoopback (the shim never imports server/),
+ * but 127.x must be a dotted quad, so that a DNS name such as 127.example.net is not loopback.
+ */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 /** An absolute path, normalised (`..`, `//`, a trailing `/`); a relative one is refused. */

@@ -56,6 +56,8 @@ export interface ShimStatus {
   pid: number;
   version: string;
   server: string;
+  /** How the shim reaches it: "plaintext", "TLS, system CAs" or "TLS, CA FILE" (absent in older files). */
+  transport?: string | undefined;
   connection: ConnectionState;
   /** Since when `connection` holds. */
   since: string;

@@ -31,6 +31,7 @@ describe("statusReport", () => {
         pid: process.pid,
         version: "0.1.0",
         server: "h:1",
+        transport: "TLS, CA /etc/vm-auth/ca.pem",
         connection: "connected",
         since: "2026-01-01T00:00:01.000Z",
         appliedRevision: 42,
@@ -54,6 +55,7 @@ describe("statusReport", () => {
     });
     const text = formatStatus(r);
     expect(text).toContain("applied revision: 42 (server at 50)\n");
+    expect(text).toContain("server:           h:1 (TLS, CA /etc/vm-auth/ca.pem)\n");
     expect(text).toContain("last error:       unavailable: down (at 2026-01-01T00:00:00.500Z)\n");
     expect(text).toContain("env vars:         A B\n");
   });

@@ -15,6 +15,8 @@ export interface StatusReport {
   connection: ConnectionState | "not running";
   since: string | undefined;
   server: string | undefined;
+  /** "plaintext", "TLS, system CAs" or "TLS, CA FILE", as the running shim reported it. */
+  transport: string | undefined;
   appliedRevision: number;
   digest: string;
   appliedAt: string | undefined;
@@ -51,6 +53,7 @@ export async function statusReport(files: {
     connection: running && st ? st.connection : "not running",
     since: st?.since,
     server: st?.server,
+    transport: st?.transport,
     appliedRevision: state.revision,
     digest: state.digest,
     appliedAt: state.appliedAt,
@@ -73,7 +76,7 @@ export function formatStatus(r: StatusReport): string {
   const lines: [string, string | undefined][] = [
     ["shim", r.running ? `running (pid ${r.pid})` : "not running"],
     ["connection", r.running ? `${r.connection} since ${r.since}` : undefined],
-    ["server", r.server],
+    ["server", r.server && r.transport ? `${r.server} (${r.transport})` : r.server],
     ["applied revision", `${r.appliedRevision}${behind}`],
     ["digest", r.digest || "(none)"],
     ["applied at", r.appliedAt],

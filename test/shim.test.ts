@@ -12,6 +12,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -22,12 +23,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createClient, type VmAuthClient } from "../client/index.js";
+import { encodeBundle } from "../common/bundle.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import { spawnTlsDaemon } from "./helpers/tls.js";
 import { secretValue, testRoot } from "./helpers/values.js";
 
 const SHIM = resolve(import.meta.dirname, "../dist/shim.cjs");
+const FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
 const HEARTBEAT_MS = 200;
 
 let d: TestDaemon;
@@ -272,6 +275,7 @@ describe("vm-auth-shim (built) against secretsd", () => {
       root,
       "--server",
       "10.0.0.2:3090",
+      "--insecure",
       "--token-file",
       "/etc/vm-auth/token",
       "--unit",
@@ -288,6 +292,7 @@ describe("vm-auth-shim (built) against secretsd", () => {
     const config = JSON.parse(read(join(root, "etc/vm-auth/shim.json")));
     expect(config).toEqual({
       server: "10.0.0.2:3090",
+      insecure: true,
       tokenFile: "/etc/vm-auth/token",
       systemctl: sysctl.bin,
       units: [
@@ -323,6 +328,64 @@ describe("vm-auth-shim (built) against secretsd", () => {
     expect(bad.stderr).toContain(join(root2, "etc/vm-auth/token"));
     expect(bad.stderr).not.toContain("vmat_loose_token");
     expect(existsSync(join(root2, "etc/vm-auth/shim.json"))).toBe(false);
+  });
+
+  test("install --bundle, its refusals (one line, exit 1, nothing written), uninstall twice", async () => {
+    const root = mkdtempSync(join(outRoot, "bundle-root-"));
+    const sysctl = fakeSystemctl(root);
+    const token = "vmat_cli_bundle_token_do_not_print";
+    const bundleFile = join(outRoot, "guest.bundle");
+    writeFileSync(bundleFile, encodeBundle({ server: "192.168.122.1:3090", token, ca: FAKE_CA }), {
+      mode: 0o600,
+    });
+    const common = ["--root", root, "--unit", "app.service", "--systemctl", sysctl.bin];
+    const refused = async (args: string[], msg: RegExp) => {
+      const r = await shimCli(args);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr + r.stdout).not.toContain(token);
+      expect(readdirSync(root).filter((f) => f !== "token")).toEqual(["systemctl"]);
+    };
+    await refused(
+      ["install", "--bundle", bundleFile, "--server", "h:1", ...common],
+      /^vm-auth-shim: --server: cannot be combined with --bundle/,
+    );
+    await refused(
+      ["install", "--bundle", bundleFile, "--ca", "/x.pem", ...common],
+      /^vm-auth-shim: --ca: cannot be combined with --bundle/,
+    );
+    await refused(
+      ["install", "--bundle", join(outRoot, "missing.bundle"), ...common],
+      /^vm-auth-shim: --bundle: cannot read .*missing.bundle: ENOENT/,
+    );
+    writeFileSync(join(root, "token"), `${token}\n`, { mode: 0o600 });
+    await refused(
+      ["install", "--server", "10.0.0.2:3090", "--token-file", "/token", ...common],
+      /^vm-auth-shim: server: 10.0.0.2:3090 is not a loopback address; give --ca FILE or --tls for TLS, or --insecure/,
+    );
+    rmSync(join(root, "token"));
+
+    const r = await shimCli(["install", "--bundle", bundleFile, ...common, "--enable"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain(`wrote ${join(root, "etc/vm-auth/token")}\n`);
+    expect(r.stdout).not.toContain(token);
+    expect(read(join(root, "etc/vm-auth/token"))).toBe(`${token}\n`);
+    expect(mode(join(root, "etc/vm-auth/token"))).toBe(0o600);
+    expect(read(join(root, "etc/vm-auth/ca.pem"))).toBe(FAKE_CA);
+    const unit = read(join(root, "etc/systemd/system/vm-auth-shim.service"));
+    expect(unit).toContain("LoadCredential=token:/etc/vm-auth/token\n");
+    expect(unit).toContain("ProtectSystem=strict\n");
+
+    const un = await shimCli(["uninstall", "--purge", "--root", root, "--systemctl", sysctl.bin]);
+    expect(un.stderr).toBe("");
+    expect(un.stdout).toContain(`ran systemctl --root=${root} disable vm-auth-shim.service\n`);
+    expect(un.stdout).toContain(`removed ${join(root, "etc/vm-auth/token")}\n`);
+    expect(existsSync(join(root, "etc/systemd/system/vm-auth-shim.service"))).toBe(false);
+    expect(existsSync(join(root, "etc/systemd/system/app.service.d"))).toBe(false);
+    expect(existsSync(join(root, "etc/vm-auth"))).toBe(false);
+    const again = await shimCli(["uninstall", "--root", root, "--systemctl", sysctl.bin]);
+    expect(again).toEqual({ code: 0, stdout: "nothing to remove\n", stderr: "" });
   });
 });
 
