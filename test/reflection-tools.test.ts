@@ -14,6 +14,8 @@ import { promisify } from "node:util";
 import type { DescFile } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createClient } from "../client/index.js";
+import { EnvService } from "../proto/gen/vmauth/v1/env_pb.js";
+import { reflectionHandlers } from "../server/transport/handlers/reflection.js";
 import type { DaemonProcess } from "./helpers/process.js";
 import { spawnDaemon } from "./helpers/process.js";
 import type { ReflectionVersion } from "./helpers/reflection.js";
@@ -76,8 +78,27 @@ describe("reflection with stock tools", () => {
     );
   });
 
+  test("a listed service whose file is not served fails at construction, not in a tool", () => {
+    expect(() => reflectionHandlers([EnvService.file], ["vmauth.v1.SystemService"])).toThrow(
+      "reflection: listed service vmauth.v1.SystemService is in no served file",
+    );
+    // The reflection services' own files are always served: both may be listed.
+    expect(() =>
+      reflectionHandlers(
+        [EnvService.file],
+        [
+          EnvService.typeName,
+          "grpc.reflection.v1.ServerReflection",
+          "grpc.reflection.v1alpha.ServerReflection",
+        ],
+      ),
+    ).not.toThrow();
+  });
+
   for (const protocol of ["grpc-v1", "grpc-v1alpha"]) {
-    test(`buf curl --list-services/--list-methods over ${protocol}, TCP and socket: every generated method`, async () => {
+    test(`buf curl --list-services/--list-methods over ${protocol}, TCP and socket: every generated method`, {
+      timeout: 30_000,
+    }, async () => {
       const services = files.flatMap((f) => f.services);
       const methods = services.flatMap((s) => s.methods.map((m) => `${s.typeName}/${m.name}`));
       for (const where of [[`http://${tcp}`], ["--unix-socket", socket, "http://localhost"]]) {
@@ -130,7 +151,9 @@ describe("reflection with stock tools", () => {
     });
   });
 
-  test("buf curl over TLS with --cacert lists the API and calls Health/Check", async () => {
+  test("buf curl over TLS with --cacert lists the API and calls Health/Check", {
+    timeout: 30_000,
+  }, async () => {
     const { dir, p: t } = await spawnTlsDaemon("vm-auth-reflection-tls-");
     try {
       const url = `https://${t.tcp ?? ""}`;
