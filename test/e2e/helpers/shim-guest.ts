@@ -32,25 +32,31 @@ export async function writeSleeper(c: Container, name: string): Promise<void> {
 
 /**
  * `vm-auth-shim install … --enable --now` from the bound dist, with short debounce, heartbeat
- * and backoff so a test does not wait on production timings. `units` are `--unit` specs.
+ * and backoff so a test does not wait on production timings. `units` are `--unit` specs. With
+ * `bundle` (a guest bundle's text, fed on stdin as `--bundle -`) instead of server and token file.
  */
 export async function installShim(
   c: Container,
-  opts: { server: string; tokenFile: string; units: string[] },
+  opts: ({ server: string; tokenFile: string } | { bundle: string }) & { units: string[] },
 ): Promise<string> {
   const timings = ["--debounce-ms", "200", "--heartbeat-ms", "1000"];
   const backoff = ["--backoff-initial-ms", "200", "--backoff-max-ms", "2000"];
-  const r = await c.exec([
-    "node",
-    `${DIST_IN}/shim.cjs`,
-    "install",
-    ...["--server", opts.server, "--token-file", opts.tokenFile],
-    ...opts.units.flatMap((u) => ["--unit", u]),
-    ...timings,
-    ...backoff,
-    "--enable",
-    "--now",
-  ]);
+  const r = await c.exec(
+    [
+      "node",
+      `${DIST_IN}/shim.cjs`,
+      "install",
+      ...("bundle" in opts
+        ? ["--bundle", "-"]
+        : ["--server", opts.server, "--token-file", opts.tokenFile]),
+      ...opts.units.flatMap((u) => ["--unit", u]),
+      ...timings,
+      ...backoff,
+      "--enable",
+      "--now",
+    ],
+    "bundle" in opts ? { input: opts.bundle } : {},
+  );
   return r.stdout;
 }
 
