@@ -479,3 +479,45 @@ describe("guest bundles against a real secretsd serving the generated certificat
     expect(readBundle(g)).toMatchObject({ server: `localhost:${port}` });
   });
 });
+
+describe("the walk-through without flags: tls init, secretsd, vm add --bundle", {
+  timeout: 45_000,
+}, () => {
+  let home: string;
+  let p: DaemonProcess;
+  /** The CLI as an operator runs it: everything from $VM_AUTH_HOME (socket, TLS dir). */
+  const host = (...args: string[]) => cli(args, { env: { VM_AUTH_HOME: home } });
+
+  beforeAll(async () => {
+    home = await mkdtemp(join(testRoot() ?? work, "cli-tls-home-"));
+    ok(await host("tls", "init", "--san", "127.0.0.1"));
+    // No --tls-cert/--tls-key: secretsd serves <data dir>/tls/server.pem + server.key.
+    p = await spawnDaemon(home, ["--listen", "127.0.0.1:0"]);
+  });
+  afterAll(async () => {
+    p?.child.kill("SIGTERM");
+    await p?.exited;
+  });
+
+  test("a bundle made with no TLS flags at all reaches secretsd over TLS", async () => {
+    const port = (p.tcp ?? "").split(":")[1] ?? "";
+    // secretsd took a random port; the real one goes in guest.json (the CA is kept).
+    ok(await host("tls", "init", "--san", "127.0.0.1", "--port", port, "--force"));
+    const f = join(work, "web5.bundle");
+    ok(await host("vm", "add", "web5", "--bundle", f));
+    const b = decodeBundle(readFileSync(f, "utf8"));
+    tokens.push(b.token);
+    expect(b.server).toBe(`127.0.0.1:${port}`);
+    expect(b.ca).toBe(readFileSync(join(home, "tls", "ca.pem"), "utf8"));
+    const caFile = join(work, "web5-ca.pem");
+    await writeFile(caFile, b.ca ?? "");
+    const vm = createClient({ server: b.server, token: b.token, tls: caFile, deadlineMs: 3000 });
+    expect((await vm.env.getEnv({})).snapshot).toBeDefined();
+    vm.close();
+    const plain = createClient({ server: b.server, token: b.token, deadlineMs: 1500 });
+    await expect(plain.env.getEnv({})).rejects.toMatchObject({
+      code: expect.stringMatching(/unavailable|deadline_exceeded/),
+    });
+    plain.close();
+  });
+});
