@@ -1,5 +1,6 @@
 /**
- * Every bad input to secretsctl: the exit code (1, or 2 for usage errors), nothing on stdout,
+ * Every bad input to secretsctl: the exit code (client/cli/errors.ts's table: 2 for usage
+ * errors, 3 not found, 4 permission, 1 anything else), nothing on stdout,
  * exactly one stderr line `secretsctl: …` naming the field, no secret value in it, and a
  * follow-up `list --json` (plus the store revision) proving nothing changed.
  */
@@ -30,7 +31,8 @@ interface Case {
   /** The command line; a function because the daemon's address and tokens come later. */
   args: () => string[];
   stdin?: () => string | Buffer;
-  code: 1 | 2;
+  /** From the table in client/cli/errors.ts: 1 other, 2 usage, 3 not found, 4 permission. */
+  code: 1 | 2 | 3 | 4;
   /** What the one stderr line must contain: the field, usually. */
   mention: string | RegExp;
   /** Run without the default socket (e.g. over TCP). */
@@ -92,12 +94,12 @@ const server: Record<string, Case> = {
   },
   "scope naming an unknown group": {
     args: () => ["add", "good", "--scope", "group:nope", value()],
-    code: 1,
+    code: 3,
     mention: "scope: ",
   },
   "scope naming an unknown vm": {
     args: () => ["add", "good", "--scope", "vm:nope", value()],
-    code: 1,
+    code: 3,
     mention: "scope: ",
   },
   "env var on the deny-list": {
@@ -152,17 +154,17 @@ const server: Record<string, Case> = {
   },
   "get of an unknown secret": {
     args: () => ["get", "nope"],
-    code: 1,
+    code: 3,
     mention: "secretsctl: name: secret 'nope' not found",
   },
   "rotate of an unknown secret": {
     args: () => ["rotate", "nope", value()],
-    code: 1,
+    code: 3,
     mention: "name: secret 'nope' not found",
   },
   "update of an unknown secret": {
     args: () => ["update", "nope", "--env", "X"],
-    code: 1,
+    code: 3,
     mention: "name: ",
   },
   "update to an invalid env": {
@@ -170,21 +172,21 @@ const server: Record<string, Case> = {
     code: 1,
     mention: "env: ",
   },
-  "remove of an unknown secret": { args: () => ["remove", "nope"], code: 1, mention: "name: " },
-  "versions of an unknown secret": { args: () => ["versions", "nope"], code: 1, mention: "name: " },
+  "remove of an unknown secret": { args: () => ["remove", "nope"], code: 3, mention: "name: " },
+  "versions of an unknown secret": { args: () => ["versions", "nope"], code: 3, mention: "name: " },
   "get of an unknown version": {
     args: () => ["get", "openai", "--version", "99"],
-    code: 1,
+    code: 3,
     mention: "secretsctl: version: ",
   },
   "rollback to an unknown version": {
     args: () => ["rollback", "openai", "99"],
-    code: 1,
+    code: 3,
     mention: "version: ",
   },
   "export of an unknown vm": {
     args: () => ["export", "nope"],
-    code: 1,
+    code: 3,
     mention: /vm 'nope' not found/,
   },
   "vm add with an invalid name": {
@@ -195,27 +197,27 @@ const server: Record<string, Case> = {
   "vm add of a taken name": { args: () => ["vm", "add", "vm1"], code: 1, mention: "name: " },
   "vm add into an unknown group": {
     args: () => ["vm", "add", "vm3", "--group", "nope"],
-    code: 1,
+    code: 3,
     mention: "groups: ",
   },
   "vm remove of an unknown vm": {
     args: () => ["vm", "remove", "nope"],
-    code: 1,
+    code: 3,
     mention: "name: vm 'nope' not found",
   },
   "vm token of an unknown vm": {
     args: () => ["vm", "token", "nope"],
-    code: 1,
+    code: 3,
     mention: "name: vm 'nope' not found",
   },
   "vm revoke of an unknown vm": {
     args: () => ["vm", "revoke", "nope"],
-    code: 1,
+    code: 3,
     mention: "name: vm 'nope' not found",
   },
   "vm groups with an unknown group": {
     args: () => ["vm", "groups", "vm1", "--add", "nope"],
-    code: 1,
+    code: 3,
     mention: "add_groups: ",
   },
   "group add with an invalid name": {
@@ -225,7 +227,7 @@ const server: Record<string, Case> = {
   },
   "group remove of an unknown group": {
     args: () => ["group", "remove", "nope"],
-    code: 1,
+    code: 3,
     mention: "name: ",
   },
   "token create with an invalid name": {
@@ -235,7 +237,7 @@ const server: Record<string, Case> = {
   },
   "token revoke of an unknown token": {
     args: () => ["token", "revoke", "nope"],
-    code: 1,
+    code: 3,
     mention: "name: ",
   },
 };
@@ -244,37 +246,37 @@ const overTcp: Record<string, Case> = {
   "missing token over TCP": {
     args: () => ["list", ...tcp()],
     bare: true,
-    code: 1,
+    code: 4,
     mention: "secretsctl: authorization: ",
   },
   "wrong token over TCP": {
     args: () => ["list", ...tcp(), "--token", "vmadm_wrongwrongwrong"],
     bare: true,
-    code: 1,
+    code: 4,
     mention: "authorization: unknown or revoked token",
   },
   "malformed token over TCP": {
     args: () => ["add", "x", value(), ...tcp(), "--token", "not-a-token"],
     bare: true,
-    code: 1,
+    code: 4,
     mention: "authorization: ",
   },
   "VM token asking for another VM": {
     args: () => ["export", "vm2", ...tcp(), "--token", vmToken],
     bare: true,
-    code: 1,
+    code: 4,
     mention: /^secretsctl: vm: this token belongs to vm 'vm1', not 'vm2'$/,
   },
   "VM token writing a secret": {
     args: () => ["rotate", "openai", value(), ...tcp(), "--token", vmToken],
     bare: true,
-    code: 1,
+    code: 4,
     mention: "a VM token may only call EnvService",
   },
   "VM token reading a secret": {
     args: () => ["get", "openai", ...tcp(), "--token", vmToken],
     bare: true,
-    code: 1,
+    code: 4,
     mention: "a VM token may only call EnvService",
   },
 };
@@ -336,11 +338,11 @@ const usage: Record<string, Case> = {
     code: 2,
     mention: "--format",
   },
-  "unknown command": { args: () => ["frobnicate"], code: 2, mention: "Unknown command frobnicate" },
+  "unknown command": { args: () => ["frobnicate"], code: 2, mention: "unknown command frobnicate" },
   "group command without a subcommand": {
     args: () => ["vm"],
     code: 2,
-    mention: "No command specified",
+    mention: "secretsctl vm needs a command: add, list",
   },
   "update with nothing to change": {
     args: () => ["update", "openai"],
@@ -365,13 +367,13 @@ const usage: Record<string, Case> = {
   },
 };
 
-describe("refused by secretsd: exit 1, one line naming the field, nothing changed", () => {
+describe("refused by secretsd: exit 1 (3 not found), one line naming the field, nothing changed", () => {
   test.each(Object.entries(server))("%s", async (_, c) => {
     await refused(c);
   });
 });
 
-describe("refused over TCP: exit 1, one line, nothing changed", () => {
+describe("refused over TCP: exit 4, one line, nothing changed", () => {
   test.each(Object.entries(overTcp))("%s", async (_, c) => {
     await refused(c);
   });

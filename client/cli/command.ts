@@ -9,6 +9,7 @@ import { defineCommand } from "citty";
 import type { VmAuthClient } from "../index.js";
 import { connect, connectionArgs } from "./connect.js";
 import { UsageError } from "./errors.js";
+import { closest } from "./suggest.js";
 
 const commonArgs = {
   ...connectionArgs,
@@ -71,6 +72,47 @@ export function defineClientCommand<const T extends ArgsDef>(
   });
 }
 
+/** A local command's definition: no connection flags, no client. */
+export interface LocalCommandDef<T extends ArgsDef> {
+  meta: CommandMeta;
+  args: T;
+  run(ctx: { args: ParsedArgs<T> }): Promise<void>;
+}
+
+/**
+ * Defines a command that never talks to secretsd (`completion`): the same strict command-line
+ * check as a client command, without the connection flags it would ignore.
+ */
+export function defineLocalCommand<const T extends ArgsDef>(
+  def: LocalCommandDef<T>,
+): CommandDef<T> {
+  return defineCommand<T>({
+    meta: def.meta,
+    args: def.args,
+    setup(ctx: CommandContext<T>) {
+      scanArgs(ctx.rawArgs, def.args);
+    },
+    async run(ctx: CommandContext<T>) {
+      await def.run({ args: ctx.args });
+    },
+  });
+}
+
+/**
+ * The message for an option no command defines, with the closest known one when there is
+ * one. Names the option only when it looks like one: a value that starts with '-' (put after
+ * `--` by mistake) may be a secret, so it is never repeated.
+ */
+export function unknownOption(flag: string, known: readonly string[]): string {
+  if (!/^--[a-z][a-z-]{0,30}$/.test(flag)) {
+    return "unknown option (a value starting with '-' goes after '--')";
+  }
+  // Only the spellings help shows: not the camelCase twins citty also accepts.
+  const names = known.filter((k) => /^--[a-z][a-z-]*$/.test(k)).map((k) => k.slice(2));
+  const hit = closest(flag.slice(2), names);
+  return `unknown option ${flag}${hit === undefined ? "" : ` (did you mean --${hit}?)`}`;
+}
+
 // --- internal ---
 
 /**
@@ -102,7 +144,7 @@ function scanArgs(
     const eq = tok.indexOf("=");
     const flag = eq === -1 ? tok : tok.slice(0, eq);
     const hit = byFlag.get(flag) ?? negated(byFlag, flag);
-    if (!hit) throw new UsageError(unknownOption(flag));
+    if (!hit) throw new UsageError(unknownOption(flag, [...byFlag.keys()]));
     if (seen.has(hit.name) && !repeatable.includes(hit.name)) {
       throw new UsageError(`--${hit.name} given more than once`);
     }
@@ -147,13 +189,4 @@ function negated(byFlag: Map<string, Flag>, flag: string): Flag | undefined {
   if (!flag.startsWith("--no-")) return undefined;
   const hit = byFlag.get(`--${flag.slice(5)}`);
   return hit?.def.type === "boolean" ? hit : undefined;
-}
-
-/**
- * Names the option only when it looks like one: a value that starts with '-' (put after `--`
- * by mistake) may be a secret, so it is never repeated.
- */
-function unknownOption(flag: string): string {
-  const hint = "(a value starting with '-' goes after '--')";
-  return /^--[a-z][a-z-]{0,30}$/.test(flag) ? `unknown option ${flag}` : `unknown option ${hint}`;
 }

@@ -1,10 +1,67 @@
 /**
- * How secretsctl fails: one line on stderr, `secretsctl: <message>`, and an exit code (2 for
- * usage errors, 1 for everything else). The single catch in main.ts calls `describeError`.
- * Messages name fields and targets, never a value or token: anything the CLI read as a secret
- * is registered with `redact` and scrubbed from every message as a second line of defence.
+ * How secretsctl fails: one line on stderr, `secretsctl: <message>` (or, under `--json`, one
+ * JSON object: `jsonError`), and an exit code from the one table below, `EXIT_CODES`. The
+ * single catch in main.ts calls `describeError`. Messages name fields and targets, never a
+ * value or token: anything the CLI read as a secret is registered with `redact` and scrubbed
+ * from every message as a second line of defence.
  */
+import type { ClientErrorCode } from "../errors.js";
 import { isClientError } from "../errors.js";
+
+/**
+ * secretsctl's exit codes, the one place they are decided (`secretsctl --help` prints them).
+ * Scripts can tell "fix the command line" (2) from "it is not there" (3), "you may not" (4) and
+ * "try again later" (5); everything else secretsd refused, or a local file that cannot be
+ * read, is 1. `run` exits with its command's own code once the command has started.
+ */
+export const EXIT_CODES = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  not_found: 3,
+  denied: 4,
+  unavailable: 5,
+  cancelled: 130,
+} as const;
+
+/** The EXIT STATUS lines of `secretsctl --help`, from the table above. */
+export const EXIT_STATUS_HELP: readonly (readonly [number, string])[] = [
+  [EXIT_CODES.ok, "success"],
+  [
+    EXIT_CODES.error,
+    "any other error: secretsd refused the request (invalid, already exists, …), or a local file",
+  ],
+  [EXIT_CODES.usage, "usage: unknown command or option, missing or malformed argument"],
+  [EXIT_CODES.not_found, "not found: no such secret, VM, group, token, manifest or version"],
+  [
+    EXIT_CODES.denied,
+    "permission: no token, an unknown or revoked token, or a token not allowed to do this",
+  ],
+  [EXIT_CODES.unavailable, "unavailable: cannot reach secretsd, or it did not answer in time"],
+  [EXIT_CODES.cancelled, "cancelled (Ctrl-C at a prompt or while waiting)"],
+];
+
+/**
+ * The exit code of each error code secretsd (or the channel) can answer with. A Record, so a
+ * new client error code does not compile until it has an exit code.
+ */
+const CLIENT_EXIT: Record<ClientErrorCode, number> = {
+  not_found: EXIT_CODES.not_found,
+  unauthenticated: EXIT_CODES.denied,
+  permission_denied: EXIT_CODES.denied,
+  unavailable: EXIT_CODES.unavailable,
+  deadline_exceeded: EXIT_CODES.unavailable,
+  // The CLI cancels a call only when the user interrupts it.
+  cancelled: EXIT_CODES.cancelled,
+  already_exists: EXIT_CODES.error,
+  invalid_argument: EXIT_CODES.error,
+  failed_precondition: EXIT_CODES.error,
+  resource_exhausted: EXIT_CODES.error,
+  aborted: EXIT_CODES.error,
+  internal: EXIT_CODES.error,
+  unimplemented: EXIT_CODES.error,
+  unknown: EXIT_CODES.error,
+};
 
 /** A wrong command line: unknown option, missing argument, conflicting flags. Exit code 2. */
 export class UsageError extends Error {
@@ -20,6 +77,13 @@ export class CancelledError extends Error {
 export interface ErrorReport {
   message: string;
   exitCode: number;
+  /**
+   * What kind of error, for `--json`: secretsd's code (`not_found`, `invalid_argument`, …),
+   * else `usage`, `cancelled` or `error` (a local failure, e.g. a file that cannot be read).
+   */
+  code: string;
+  /** The request field secretsd named, when it named one. */
+  field?: string;
 }
 
 const sensitive = new Set<string>();
@@ -43,8 +107,26 @@ export function describeError(
   help = "secretsctl --help",
 ): ErrorReport {
   const code = exitCode(err);
-  const text = code === 2 ? `${message(err, target)} (see '${help}')` : message(err, target);
-  return { message: oneLine(scrub(text)), exitCode: code };
+  const text =
+    code === EXIT_CODES.usage ? `${message(err, target)} (see '${help}')` : message(err, target);
+  const report: ErrorReport = { message: oneLine(scrub(text)), exitCode: code, code: kind(err) };
+  if (isClientError(err) && err.field !== undefined) report.field = err.field;
+  return report;
+}
+
+/**
+ * The error as `--json` prints it: one line,
+ * `{"error":{"code":"not_found","message":"…","exit":3}}`, plus `"field"` when secretsd named
+ * one. The message is the one scrubbed line the text form prints, without `secretsctl: `.
+ */
+export function jsonError(report: ErrorReport): string {
+  const error: Record<string, string | number> = {
+    code: report.code,
+    message: report.message,
+    exit: report.exitCode,
+  };
+  if (report.field !== undefined) error.field = report.field;
+  return JSON.stringify({ error });
 }
 
 // --- internal ---
@@ -84,9 +166,17 @@ function unavailableReason(text: string): string {
 }
 
 function exitCode(err: unknown): number {
-  if (err instanceof UsageError || isCittyError(err)) return 2;
-  if (err instanceof CancelledError) return 130;
-  return 1;
+  if (err instanceof UsageError || isCittyError(err)) return EXIT_CODES.usage;
+  if (err instanceof CancelledError) return EXIT_CODES.cancelled;
+  if (isClientError(err)) return CLIENT_EXIT[err.code];
+  return EXIT_CODES.error;
+}
+
+function kind(err: unknown): string {
+  if (err instanceof UsageError || isCittyError(err)) return "usage";
+  if (err instanceof CancelledError) return "cancelled";
+  if (isClientError(err)) return err.code;
+  return "error";
 }
 
 /** citty throws CLIError (not exported) for a missing positional, a bad enum, an unknown command. */

@@ -1,13 +1,20 @@
 /**
  * secretsctl: the CLI over secretsd's gRPC API. One citty command per file in commands/,
- * loaded lazily. This file owns the process: help and version, the single catch that prints
- * `secretsctl: <message>` on one line, and the exit code (1 for errors, 2 for usage errors).
+ * loaded lazily. This file owns the process: it reads the command line itself (so a mistyped
+ * command or option gets "did you mean", and an option citty would drop before the command
+ * name is an error), renders help (with EXAMPLES, and EXIT STATUS at the top), and has the
+ * single catch that prints `secretsctl: <message>` on one line, or one JSON line under
+ * `--json`, with the exit code of errors.ts's table.
  */
 import type { CommandDef } from "citty";
 import { defineCommand, renderUsage, runCommand } from "citty";
 import pkg from "../../package.json" with { type: "json" };
+import { unknownOption } from "./command.js";
+import { findSubcommand, setRootCommand, subcommandNames } from "./completion-tree.js";
 import { connectionArgs, currentTarget } from "./connect.js";
-import { describeError } from "./errors.js";
+import { describeError, EXIT_CODES, EXIT_STATUS_HELP, jsonError, UsageError } from "./errors.js";
+import { examplesSection } from "./examples.js";
+import { closest } from "./suggest.js";
 
 type Lazy = () => Promise<CommandDef>;
 const load = (p: Promise<{ default: unknown }>): Promise<CommandDef> =>
@@ -33,6 +40,10 @@ const subCommands: Record<string, Lazy> = {
   manifest: () => load(import("./commands/manifest.js")),
   rekey: () => load(import("./commands/rekey.js")),
   audit: () => load(import("./commands/audit.js")),
+  tls: () => load(import("./commands/tls.js")),
+  version: () => load(import("./commands/version.js")),
+  completion: () => load(import("./commands/completion.js")),
+  __complete: () => load(import("./commands/complete.js")),
 };
 
 const main = defineCommand({
@@ -43,107 +54,153 @@ const main = defineCommand({
   },
   subCommands,
 });
+setRootCommand(main);
+
+/** The options any command takes, so they may come before its name: `secretsctl --json vm list`. */
+const globalOptions: Record<string, { type: string }> = {
+  ...connectionArgs,
+  json: { type: "boolean" },
+};
 
 await runMain(process.argv.slice(2));
 
 // --- internal ---
 
-async function runMain(rawArgv: string[]): Promise<void> {
+async function runMain(argv: string[]): Promise<void> {
   // One line per error: grpc-js's TLS-to-an-IP deprecation warning would be a second one.
   process.noDeprecation = true;
-  const argv = hoistLeadingOptions(rawArgv);
   // `secretsctl get x | head -c1` closes stdout early: that is not an error worth a stack.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw err;
   });
+  const beforeDashes = argv.slice(0, argv.includes("--") ? argv.indexOf("--") : argv.length);
+  const json = beforeDashes.includes("--json");
+  let path: string[] = [];
   try {
-    const beforeDashes = argv.slice(0, argv.includes("--") ? argv.indexOf("--") : argv.length);
     if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
       process.stdout.write(`${pkg.version}\n`);
-    } else if (argv.length === 0) {
-      process.stderr.write(`${await usage(argv)}\n`);
-      process.exitCode = 2;
-    } else if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
-      process.stdout.write(`${await usage(beforeDashes)}\n`);
-    } else {
-      await runCommand(main, { rawArgs: argv });
+      return;
     }
+    if (argv.length === 0) {
+      process.stderr.write(`${await usage(main, [])}\n`);
+      process.exitCode = EXIT_CODES.usage;
+      return;
+    }
+    const line = await readCommandLine(argv, (p) => {
+      path = p;
+    });
+    if (line.help) process.stdout.write(`${await usage(line.cmd, line.path)}\n`);
+    else await runCommand(line.cmd, { rawArgs: line.args });
   } catch (err) {
-    const path = await commandPath(argv).catch(() => []);
-    const report = describeError(err, currentTarget(), ["secretsctl", ...path, "--help"].join(" "));
-    process.stderr.write(`secretsctl: ${report.message}\n`);
+    const help = ["secretsctl", ...path, "--help"].join(" ");
+    const report = describeError(err, currentTarget(), help);
+    process.stderr.write(json ? `${jsonError(report)}\n` : `secretsctl: ${report.message}\n`);
     process.exitCode = report.exitCode;
   }
 }
 
-/**
- * `secretsctl --server H:P list` reads naturally, but citty only parses a command's options
- * after the command: move leading connection options (and --json) to the end of the line.
- */
-function hoistLeadingOptions(argv: string[]): string[] {
-  const global: Record<string, { type: string }> = { ...connectionArgs, json: { type: "boolean" } };
-  const lead: string[] = [];
-  let i = 0;
-  for (let tok = argv[i]; tok?.startsWith("--") && tok !== "--"; tok = argv[i]) {
-    const def = global[tok.slice(2).split("=")[0] ?? ""];
-    if (!def) break;
-    lead.push(tok);
-    i++;
-    if (def.type === "string" && !tok.includes("=") && i < argv.length)
-      lead.push(argv[i++] as string);
-  }
-  if (lead.length === 0) return argv;
-  const rest = argv.slice(i);
-  const end = rest.includes("--") ? rest.indexOf("--") : rest.length;
-  return [...rest.slice(0, end), ...lead, ...rest.slice(end)];
+/** A command line read against the tree: the command to run and the arguments it gets. */
+interface CommandLine {
+  cmd: CommandDef;
+  /** The words naming it. */
+  path: string[];
+  /** Its own arguments, with the global options given before its name moved in. */
+  args: string[];
+  /** `--help` or `-h` before any `--`. */
+  help: boolean;
 }
 
-/** The deepest command named on the command line, and the words naming it. */
-async function resolvePath(argv: string[]): Promise<{ cmd: CommandDef; path: string[] }> {
+/**
+ * Walks the command line down the tree to a runnable command. citty would skip (and drop) an
+ * option before a subcommand's name, and name an unknown command without a hint: here a
+ * global option there moves to the end of the command's own arguments (before any `--`, so
+ * `run -- CMD` is untouched), and anything else is a usage error with the closest match.
+ * `onPath` hears the words resolved so far, for the error's help pointer.
+ * @throws UsageError for an unknown command or option, or a group command given no command.
+ */
+async function readCommandLine(
+  argv: readonly string[],
+  onPath: (path: string[]) => void,
+): Promise<CommandLine> {
   let cmd: CommandDef = main;
   const path: string[] = [];
-  for (const word of argv) {
-    if (word === "--") break;
-    if (word.startsWith("-")) continue;
-    const next = await findSub(cmd, word);
-    if (!next) break;
-    path.push(word);
+  const moved: string[] = [];
+  let help = false;
+  let i = 0;
+  for (; i < argv.length && cmd.subCommands !== undefined; i++) {
+    const tok = argv[i] as string;
+    if (tok === "--help" || tok === "-h") {
+      help = true;
+      continue;
+    }
+    if (tok.startsWith("-") && tok !== "-" && tok !== "--") {
+      const def = tok.startsWith("--")
+        ? globalOptions[tok.slice(2).split("=")[0] ?? ""]
+        : undefined;
+      if (!def)
+        throw new UsageError(
+          unknownOption(
+            tok,
+            Object.keys(globalOptions).map((k) => `--${k}`),
+          ),
+        );
+      moved.push(tok);
+      if (def.type === "string" && !tok.includes("=") && i + 1 < argv.length) {
+        moved.push(argv[++i] as string);
+      }
+      continue;
+    }
+    const next = tok === "--" ? undefined : await findSubcommand(cmd, tok);
+    if (!next) throw new UsageError(await unknownCommand(cmd, path, tok));
+    path.push(tok);
+    onPath([...path]);
     cmd = next;
   }
-  return { cmd, path };
-}
-
-async function commandPath(argv: string[]): Promise<string[]> {
-  return (await resolvePath(argv)).path;
-}
-
-/** Usage of the deepest command named on the command line, titled with its full path. */
-async function usage(argv: string[]): Promise<string> {
-  const { cmd, path } = await resolvePath(argv);
-  if (path.length === 0) return stripAnsi(await renderUsage(main));
-  const parent = defineCommand({
-    meta: { name: ["secretsctl", ...path.slice(0, -1)].join(" "), version: pkg.version },
-  });
-  return stripAnsi(await renderUsage(cmd, parent));
-}
-
-async function findSub(cmd: CommandDef, name: string): Promise<CommandDef | undefined> {
-  const subs = await resolve(cmd.subCommands);
-  if (!subs) return undefined;
-  if (subs[name]) return resolve(subs[name]) as Promise<CommandDef>;
-  for (const sub of Object.values(subs)) {
-    const def = (await resolve(sub)) as CommandDef;
-    const alias = (await resolve(def.meta))?.alias;
-    if (alias !== undefined && [alias].flat().includes(name)) return def;
+  const rest = argv.slice(i);
+  const dashes = rest.includes("--") ? rest.indexOf("--") : rest.length;
+  help ||= rest.slice(0, dashes).some((t) => t === "--help" || t === "-h");
+  if (cmd.subCommands !== undefined && !help) {
+    const names = await subcommandNames(cmd);
+    throw new UsageError(
+      `${["secretsctl", ...path].join(" ")} needs a command: ${names.join(", ")}`,
+    );
   }
-  return undefined;
+  const args = [...rest.slice(0, dashes), ...moved, ...rest.slice(dashes)];
+  return { cmd, path, args, help };
 }
 
-async function resolve<T>(
-  v: T | Promise<T> | (() => T | Promise<T>) | undefined,
-): Promise<T | undefined> {
-  return typeof v === "function" ? (v as () => T | Promise<T>)() : v;
+/**
+ * `unknown command rotat (did you mean rotate?)`. A word that does not look like a command
+ * (it may be a value typed in the wrong place) is not repeated.
+ */
+async function unknownCommand(cmd: CommandDef, path: string[], word: string): Promise<string> {
+  const where = path.length === 0 ? "" : ` for 'secretsctl ${path.join(" ")}'`;
+  if (!/^[a-z][a-z-]{0,23}$/.test(word)) return `unknown command${where}`;
+  const hit = closest(word, await subcommandNames(cmd));
+  return `unknown command ${word}${where}${hit === undefined ? "" : ` (did you mean ${hit}?)`}`;
+}
+
+/**
+ * Usage of a command, titled with its full path, then its EXAMPLES; the root's ends with the
+ * EXIT STATUS table.
+ */
+async function usage(cmd: CommandDef, path: string[]): Promise<string> {
+  const parent =
+    path.length === 0
+      ? undefined
+      : defineCommand({
+          meta: { name: ["secretsctl", ...path.slice(0, -1)].join(" "), version: pkg.version },
+        });
+  const text = stripAnsi(await renderUsage(cmd, parent)).trimEnd();
+  const sections = [text, examplesSection(path)];
+  if (path.length === 0) sections.push(exitStatusSection());
+  return sections.filter((s) => s !== "").join("\n\n");
+}
+
+function exitStatusSection(): string {
+  const rows = EXIT_STATUS_HELP.map(([code, what]) => `  ${String(code).padStart(3)}  ${what}`);
+  return ["EXIT STATUS", "", ...rows].join("\n");
 }
 
 function stripAnsi(text: string): string {
