@@ -228,6 +228,25 @@ describe("the hardened unit", () => {
 const TOKEN = "vmat_BundleTokenDoNotPrint0123456789";
 const CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
 
+describe("install --ca", () => {
+  it("the CA must be a readable PEM (LoadCredential= would keep the unit from starting)", async () => {
+    const t = setup("ca");
+    const opts = { units, root: t.root, shimSource: t.shim, run: t.run };
+    const config = { server: "10.0.0.1:3090", tokenFile: "/etc/vm-auth/token", ca: "/srv/ca.pem" };
+    await expect(install({ ...opts, config })).rejects.toThrow(
+      `ca: cannot read ${join(t.root, "srv/ca.pem")}: ENOENT`,
+    );
+    mkdirSync(join(t.root, "srv"));
+    writeFileSync(join(t.root, "srv/ca.pem"), "not a certificate\n");
+    await expect(install({ ...opts, config })).rejects.toThrow(/^ca: .* holds no PEM certificate/);
+    expect(existsSync(join(t.root, "etc/systemd"))).toBe(false);
+    writeFileSync(join(t.root, "srv/ca.pem"), CA);
+    await install({ ...opts, config });
+    const unit = readFileSync(join(t.root, "etc/systemd/system/vm-auth-shim.service"), "utf8");
+    expect(unit).toContain("LoadCredential=ca:/srv/ca.pem\n");
+  });
+});
+
 describe("install --bundle", () => {
   const bare = (name: string) => {
     const t = setup(name);

@@ -83,9 +83,13 @@ export async function install(opts: InstallOptions): Promise<{ files: string[]; 
   };
   // Validate everything before writing anything.
   const cfg = resolveShimConfig(fileConfig);
-  if (!bundle) readTokenFile(at(cfg.tokenFile));
-  const rwDirs = readWriteDirs(cfg);
   const ca = typeof cfg.tls === "object" ? cfg.tls.ca : undefined;
+  if (!bundle) {
+    readTokenFile(at(cfg.tokenFile));
+    // LoadCredential= reads it at every start: a missing CA would stop the unit from starting.
+    if (ca) await checkCaFile(at(ca));
+  }
+  const rwDirs = readWriteDirs(cfg);
   for (const p of [configFile, shimTarget, cfg.tokenFile, ...(ca ? [ca] : []), ...rwDirs]) {
     checkUnitPath(p);
   }
@@ -211,6 +215,18 @@ function checkVisible(what: string, p: string) {
     throw new ShimConfigError(
       `${what}: ${p} is under ${top}, which the hardened unit cannot see (ProtectHome=, PrivateTmp=); choose a path elsewhere`,
     );
+  }
+}
+
+async function checkCaFile(file: string) {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new ShimConfigError(`ca: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ShimConfigError(`ca: ${file} holds no PEM certificate`);
   }
 }
 

@@ -60,6 +60,7 @@ describe.skipIf(!avail.ok && !inCI)("the shim's hardened unit under real systemd
   let c: Container | undefined;
   let bundle = "";
   let ca = "";
+  let server = "";
   const openai = secretValue("sk-hardened");
 
   const vmRow = async () => {
@@ -93,7 +94,9 @@ describe.skipIf(!avail.ok && !inCI)("the shim's hardened unit under real systemd
       scope: `vm:${VM}`,
       value: secretValue("other"),
     });
-    bundle = encodeBundle({ server: daemon.tcp ?? "", token: vm.token, ca });
+    // By name (the certificate's SAN has DNS:localhost): getaddrinfo runs inside the sandbox.
+    server = `localhost:${daemon.tcp?.split(":")[1]}`;
+    bundle = encodeBundle({ server, token: vm.token, ca });
     const m = await bootContainer({
       // /usr is the host's, read-only: a fresh /usr/local takes the installed shim.
       binds: [`${join(host, "usr-local")}:/usr/local`],
@@ -104,6 +107,9 @@ describe.skipIf(!avail.ok && !inCI)("the shim's hardened unit under real systemd
     console.info(`shim-hardened e2e: container ${m.name} booted in ${m.bootMs} ms`);
     await writeSleeper(m, "app-a");
     await writeSleeper(m, "app-b");
+    // The volatile root starts with an empty /etc: give the guest's resolver its files.
+    await m.writeFile("/etc/hosts", "127.0.0.1 localhost\n");
+    await m.writeFile("/etc/nsswitch.conf", "hosts: files\n");
   }, 60_000);
 
   afterAll(async () => {
@@ -136,7 +142,7 @@ describe.skipIf(!avail.ok && !inCI)("the shim's hardened unit under real systemd
     ]);
     expect(await m.readFile("/etc/vm-auth/ca.pem")).toBe(ca);
     expect(JSON.parse(await m.readFile("/etc/vm-auth/shim.json"))).toMatchObject({
-      server: daemon?.tcp,
+      server,
       tokenFile: "/etc/vm-auth/token",
       ca: "/etc/vm-auth/ca.pem",
     });
@@ -208,7 +214,7 @@ describe.skipIf(!avail.ok && !inCI)("the shim's hardened unit under real systemd
     const v3 = secretValue("sk-after-new-token");
     await admin.secrets.rotateSecret({ name: "openai-hardened", value: v3 });
     // The credential is the old token until the unit restarts: install --now restarts it.
-    const fresh = encodeBundle({ server: daemon?.tcp ?? "", token: issued.token, ca });
+    const fresh = encodeBundle({ server, token: issued.token, ca });
     await installShim(m, { bundle: fresh, units: UNITS });
     await vi.waitFor(async () => {
       expect((await m.unitEnv("app-a.service")).get("OPENAI_API_KEY")).toBe(v3);
