@@ -6,7 +6,8 @@
  * `systemctl try-restart`s the unit whose key rotated. The token and CA reach it through
  * LoadCredential= ($CREDENTIALS_DIRECTORY); /run/vm-auth/env survives a stop of the shim; a
  * revoked token is an error `journalctl -p err` shows, and a new bundle installed with --now
- * (the restart a credential needs) brings it back; `systemd-analyze security` measures the
+ * (the restart a credential needs) brings it back; a config the shim refuses (plaintext to a
+ * remote address) is one line at priority err and leaves the env file alone; `systemd-analyze security` measures the
  * unit's exposure; `uninstall --purge` leaves no unit, drop-in or token, and a second run has
  * nothing to do. Skips only when nspawn is unavailable, and fails instead when CI is set.
  */
@@ -222,6 +223,29 @@ describe.skipIf(!avail.ok && !inCI)("the shim's hardened unit under real systemd
     }, wait);
     const journal = (await shimJournal(m)).join("\n");
     for (const t of [issued.token, openai, v3]) expect(journal).not.toContain(t);
+  }, 30_000);
+
+  it("a config the shim refuses is one line at priority err; the files stay", async () => {
+    const m = c as Container;
+    const good = await m.readFile("/etc/vm-auth/shim.json");
+    const env = await m.readFile("/run/vm-auth/env");
+    const cfg = JSON.parse(good) as Record<string, unknown>;
+    await m.writeFile(
+      "/etc/vm-auth/shim.json",
+      JSON.stringify({ ...cfg, server: "192.0.2.1:3090", ca: undefined }),
+    );
+    await m.systemctl("restart", UNIT);
+    const want = "vm-auth-shim: server: 192.0.2.1:3090 is not a loopback address";
+    await vi.waitFor(async () => {
+      expect((await shimJournal(m, "err")).filter((l) => l.startsWith(want))).not.toEqual([]);
+    }, wait);
+    expect(await m.readFile("/run/vm-auth/env")).toBe(env);
+    await m.writeFile("/etc/vm-auth/shim.json", good);
+    await m.systemctl("restart", UNIT);
+    await vi.waitFor(async () => {
+      expect((await m.systemctl("is-active", UNIT)).trim()).toBe("active");
+      await applied();
+    }, wait);
   }, 30_000);
 
   it("systemd-analyze security: exposure at most the bound", async () => {
