@@ -390,6 +390,9 @@ describe("guest bundles against a real secretsd serving the generated certificat
   test("a CA that cannot be used, or none for a non-loopback address, is refused before the VM exists", async () => {
     const empty = join(work, "no-tls");
     await mkdir(empty, { recursive: true });
+    const odd = join(work, "odd-guest");
+    await mkdir(odd, { recursive: true });
+    await writeFile(join(odd, "guest.json"), "null\n");
     const before = await state();
     const add = (...args: string[]) => admin("vm", "add", "web9", "--bundle", web9(), ...args);
     const ca = join(tls, "ca.pem");
@@ -409,6 +412,7 @@ describe("guest bundles against a real secretsd serving the generated certificat
       /--bundle-ca: no CA for 192\.168\.122\.1:3090 .*--insecure/,
     );
     failed(await add("--tls-dir", empty), 2, "--server-address: needed");
+    failed(await add("--tls-dir", odd), 1, `${join(odd, "guest.json")}: server: must be HOST:PORT`);
     expect(await state()).toEqual(before);
   });
 

@@ -211,7 +211,7 @@ async function claim(file: string, overwrite: boolean): Promise<SecretFile> {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return readFile(file).then(
+  return lstat(file).then(
     () => true,
     (err: NodeJS.ErrnoException) => err.code !== "ENOENT",
   );

@@ -52,12 +52,14 @@ export async function readGuestAddress(dir: string): Promise<string | undefined>
     if (code === "ENOENT") return undefined;
     throw new Error(`${file}: cannot read it (${code ?? "error"})`);
   }
-  let server: unknown;
+  let doc: unknown;
   try {
-    server = (JSON.parse(text) as Partial<GuestJson>).server;
+    doc = JSON.parse(text);
   } catch {
     throw new Error(`${file}: is not JSON (re-run 'secretsctl tls init --force')`);
   }
+  const server =
+    typeof doc === "object" && doc !== null ? (doc as Partial<GuestJson>).server : undefined;
   if (typeof server !== "string" || !parseHostPort(server)) {
     throw new Error(`${file}: server: must be HOST:PORT`);
   }
