@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, read, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, read, renameSync, writeSync } from "node:fs";
 import { promisify } from "node:util";
 import type { AuditDevice, AuditEntry, AuditQuery } from "../audit.js";
 
@@ -87,8 +87,11 @@ export function createFileAuditDevice(path: string, opts: FileAuditOptions = {})
   };
   const rotate = () => {
     try {
-      // Oldest first, so no rename overwrites a file that has not moved up yet.
-      for (let i = keep - 1; i >= 1; i--) renameIfThere(`${path}.${i}`, `${path}.${i + 1}`);
+      // Shift the run of rotated files up by one, oldest first, so no rename overwrites a
+      // file that has not moved yet; past `keep - 1` the oldest is overwritten (dropped).
+      let top = 0;
+      while (top < keep - 1 && existsSync(`${path}.${top + 1}`)) top++;
+      for (let i = top; i >= 1; i--) renameSync(`${path}.${i}`, `${path}.${i + 1}`);
       // Gone already (a failed reopen after the last rename, or an outside mv): just reopen.
       renameIfThere(path, `${path}.1`);
       swap();
