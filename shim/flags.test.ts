@@ -83,6 +83,10 @@ describe("install and uninstall flags", () => {
     expect(parseCommandLine(["uninstall", "--purge"]).command).toBe("uninstall");
     expect(() => parseCommandLine(["run", "--bundle", "b"])).toThrow("--bundle: only for install");
     expect(() => parseCommandLine(["install", "--purge"])).toThrow("--purge: only for uninstall");
+    expect(() => parseCommandLine(["run", "--node", "/usr/bin/node"])).toThrow(
+      "--node: only for install",
+    );
+    expect(parseCommandLine(["install", "--node", "n"]).flags.node).toBe(resolve("n"));
   });
 
   it("--insecure maps to insecure", () => {

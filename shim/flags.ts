@@ -69,7 +69,8 @@ Options (flags override the config file):
   --systemctl PATH          systemctl binary (default systemctl)
   --log-level LEVEL         debug|info|warn|error (default info)
   install only:  --bundle FILE|- (a guest bundle; not with --server, --token-file or --ca)
-                 --enable  --now
+                 --node PATH (the node the unit runs; default: node on systemd's PATH,
+                 which must be 18 or newer)  --enable  --now
   install, uninstall:  --root DIR (prefix for every path; no stop, reload or start)
   uninstall only:  --purge
   --json, --version, --help
@@ -110,6 +111,7 @@ export function parseCommandLine(argv: string[]): {
   }
   for (const [flag, only] of [
     ["bundle", "install"],
+    ["node", "install"],
     ["purge", "uninstall"],
   ] as const) {
     if (values[flag] !== undefined && command !== only) {
@@ -122,6 +124,7 @@ export function parseCommandLine(argv: string[]): {
   }
   // `--bundle -` is standard input.
   if (values.bundle !== undefined && values.bundle !== "-") values.bundle = resolve(values.bundle);
+  if (values.node !== undefined) values.node = resolve(values.node);
   return { command, flags: values, ...(name === undefined ? {} : { name }) };
 }
 
@@ -165,6 +168,7 @@ const OPTIONS = {
   tls: { type: "boolean" },
   insecure: { type: "boolean" },
   bundle: { type: "string" },
+  node: { type: "string" },
   purge: { type: "boolean" },
   unit: { type: "string", multiple: true },
   "environment-d-file": { type: "string" },

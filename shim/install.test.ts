@@ -61,6 +61,34 @@ describe("install", () => {
     ).toBe(dropIn(units[0] as (typeof units)[0], "/run/vm-auth/env"));
   });
 
+  it("--node: the unit runs that node (an older guest's own build); refused unless executable and visible", async () => {
+    const t = setup("node");
+    const unitFile = join(t.root, "etc/systemd/system/vm-auth-shim.service");
+    const opts = { config: base, units, root: t.root, shimSource: t.shim, run: t.run };
+    await install(opts);
+    expect(readFileSync(unitFile, "utf8")).toContain(
+      "ExecStart=/usr/bin/env node /usr/local/lib/vm-auth/shim.cjs run",
+    );
+    mkdirSync(join(t.root, "opt/node/bin"), { recursive: true });
+    writeFileSync(join(t.root, "opt/node/bin/node"), "#!/bin/sh\n", { mode: 0o755 });
+    await install({ ...opts, node: "/opt/node/bin/node" });
+    const unit = readFileSync(unitFile, "utf8");
+    expect(unit).toContain(
+      "ExecStartPre=-/opt/node/bin/node /usr/local/lib/vm-auth/shim.cjs restore",
+    );
+    expect(unit).toContain("ExecStart=/opt/node/bin/node /usr/local/lib/vm-auth/shim.cjs run");
+    writeFileSync(join(t.root, "opt/node/bin/old"), "", { mode: 0o644 });
+    for (const [node, msg] of [
+      ["/opt/node/bin/missing", "--node: /opt/node/bin/missing is not an executable file"],
+      ["/opt/node/bin/old", "--node: /opt/node/bin/old is not an executable file"],
+      ["/opt/node/bin", "--node: /opt/node/bin is not an executable file"],
+      ["/root/.nvm/node", "--node: /root/.nvm/node is under /root"],
+    ] as const) {
+      await expect(install({ ...opts, node })).rejects.toThrow(msg);
+      expect(readFileSync(unitFile, "utf8")).toBe(unit);
+    }
+  });
+
   it("--now cannot be combined with --root (nothing there to start)", async () => {
     const t = setup("calls");
     await expect(

@@ -8,7 +8,8 @@
  * (default "/"), like DESTDIR; with a root other than "/" nothing is reloaded or started, as
  * systemctl --root does.
  */
-import { chmod, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, chmod, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { decodeBundle, type GuestBundle } from "../common/bundle.js";
 import {
@@ -55,6 +56,11 @@ export interface InstallOptions {
   shimSource: string;
   /** @default "/usr/local/lib/vm-auth/shim.cjs" */
   shimTarget?: string;
+  /**
+   * The node binary the unit runs the shim with, absolute (a guest whose packaged node is
+   * older than 18: an official build unpacked under /opt). @default `node` on systemd's PATH
+   */
+  node?: string | undefined;
   enable?: boolean;
   /** (Re)start the shim now. */
   now?: boolean;
@@ -94,6 +100,7 @@ export async function install(opts: InstallOptions): Promise<{ files: string[]; 
     checkUnitPath(p);
   }
   for (const [what, p] of hiddenCheck(cfg, configFile)) checkVisible(what, p);
+  if (opts.node !== undefined) await checkNode(at(opts.node), opts.node);
   if (opts.now && root !== "/") throw new ShimConfigError("--now cannot be used with --root");
 
   const files: string[] = [];
@@ -119,6 +126,7 @@ export async function install(opts: InstallOptions): Promise<{ files: string[]; 
     });
   }
   const unit = shimUnit({
+    node: opts.node,
     shim: shimTarget,
     config: configFile,
     tokenFile: cfg.tokenFile,
@@ -231,6 +239,18 @@ async function checkCaFile(file: string) {
 }
 
 /** Paths end up in ExecStart=: keep them free of quoting and systemd specifiers. */
+/** `--node`: where the unit can see it, and an executable file (checked under --root). */
+async function checkNode(found: string, p: string) {
+  checkUnitPath(p);
+  checkVisible("--node", p);
+  try {
+    await access(found, constants.X_OK);
+    if (!(await stat(found)).isFile()) throw new Error("not a file");
+  } catch {
+    throw new ShimConfigError(`--node: ${p} is not an executable file`);
+  }
+}
+
 function checkUnitPath(p: string) {
   if (!/^\/[A-Za-z0-9_./@+-]+$/.test(p)) {
     throw new ShimConfigError(`${p}: install paths must be absolute, without spaces, quotes or %`);

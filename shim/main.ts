@@ -186,6 +186,7 @@ async function runInstall(v: ShimFlags): Promise<number> {
     ...(v.root !== undefined && { root: v.root }),
     ...(v.config !== undefined && { configFile: v.config }),
     shimSource,
+    ...(v.node !== undefined && { node: v.node }),
     enable: v.enable ?? false,
     now: v.now ?? false,
     ...(v.systemctl !== undefined && { systemctl: v.systemctl }),

@@ -21,6 +21,8 @@ export const RUNTIME_DIR = "/run/vm-auth";
 
 /** What the shim's unit names. */
 export interface ShimUnitOptions {
+  /** The node binary, absolute. @default `node` on systemd's PATH (`/usr/bin/env node`) */
+  node?: string | undefined;
   /** The installed shim.cjs. */
   shim: string;
   /** The config file. */
@@ -38,7 +40,7 @@ export interface ShimUnitOptions {
  * token and CA as credentials; every sandboxing option node and `systemctl try-restart` allow.
  */
 export function shimUnit(o: ShimUnitOptions): string {
-  const cmd = `/usr/bin/env node ${o.shim}`;
+  const cmd = `${o.node ?? "/usr/bin/env node"} ${o.shim}`;
   const rw = (o.readWritePaths ?? []).map((d) => `ReadWritePaths=-${d}\n`).join("");
   return `${MARK}
 [Unit]
