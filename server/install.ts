@@ -276,8 +276,9 @@ SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
 SystemCallErrorNumber=EPERM
-# No MemoryDenyWriteExecute=yes: V8's JIT maps writable+executable code pages, and node
-# aborts at start under it (measured in the e2e test).
+# No MemoryDenyWriteExecute=yes: V8's JIT flips code pages between writable and executable;
+# under it node 20 aborts at its first compile (V8 "Check failed: 12 == errno" in
+# OS::SetPermissions, SIGTRAP), measured by test/e2e/secretsd-unit.test.ts.
 
 [Install]
 WantedBy=multi-user.target
