@@ -143,10 +143,10 @@ describe("vms", () => {
     expect(dot).toMatch(/^WEB_KEY="/m);
     // The VM may be left out: the token names it.
     expect(ok(await over(t1, "export", "--format", "json"))).toContain('"WEB_KEY"');
-    const msg = failed(await over(t1, "export", "web2"), 1, "secretsctl: vm: ");
+    const msg = failed(await over(t1, "export", "web2"), 4, "secretsctl: vm: ");
     expect(msg).toContain("web2");
-    failed(await over(t1, "list"), 1, "a VM token may only call EnvService");
-    failed(await over(t1, "get", "web-key"), 1, "a VM token may only call EnvService");
+    failed(await over(t1, "list"), 4, "a VM token may only call EnvService");
+    failed(await over(t1, "get", "web-key"), 4, "a VM token may only call EnvService");
   });
 
   test("vm token: a new token revokes the others unless --keep", async () => {
@@ -154,15 +154,15 @@ describe("vms", () => {
     expect(r.stdout).toMatch(/^vmat_\S+\n$/);
     expect(r.stderr).toContain("its other tokens are revoked");
     const t2 = r.stdout.trim();
-    failed(await over(t1, "export", "web1"), 1, "authorization: ");
+    failed(await over(t1, "export", "web1"), 4, "authorization: ");
     ok(await over(t2, "export", "web1"));
     const t3 = ok(await cli(["vm", "token", "web1", "--keep"])).trim();
     ok(await over(t2, "export", "web1"));
     ok(await over(t3, "export", "web1"));
 
     expect(ok(await cli(["vm", "revoke", "web1"]))).toBe("revoked 2 tokens of vm web1\n");
-    failed(await over(t2, "export", "web1"), 1, "authorization: unknown or revoked token");
-    failed(await over(t3, "export", "web1"), 1, "authorization: unknown or revoked token");
+    failed(await over(t2, "export", "web1"), 4, "authorization: unknown or revoked token");
+    failed(await over(t3, "export", "web1"), 4, "authorization: unknown or revoked token");
     expect(JSON.parse(ok(await cli(["vm", "revoke", "web1", "--json"])))).toEqual({
       name: "web1",
       revoked: 0,
@@ -226,16 +226,16 @@ describe("admin tokens over TCP", () => {
     expect(ok(await cli(["token", "revoke", "ci"]))).toBe("revoked admin token ci\n");
     failed(
       await tcp(["list", "--token-file", tokenFile]),
-      1,
+      4,
       "authorization: unknown or revoked token",
     );
     expect(ok(await cli(["token", "list"]))).not.toMatch(/^ci\s/m);
   });
 
   test("no token, a wrong token, and token flags on the socket", async () => {
-    failed(await tcp(["list"]), 1, "authorization: a bearer token is required");
-    failed(await tcp(["list", "--token", "vmadm_not-a-real-token"]), 1, "authorization: ");
-    failed(await tcp(["list", "--token", "garbage"]), 1, "authorization: ");
+    failed(await tcp(["list"]), 4, "authorization: a bearer token is required");
+    failed(await tcp(["list", "--token", "vmadm_not-a-real-token"]), 4, "authorization: ");
+    failed(await tcp(["list", "--token", "garbage"]), 4, "authorization: ");
     failed(await cli(["list", "--token", "x"]), 2, "--token is for --server");
     failed(await tcp(["list", "--token", "a", "--token-file", tokenFile]), 2, "not both");
     failed(
@@ -265,10 +265,10 @@ describe("admin tokens over TCP", () => {
     );
   });
 
-  test("unreachable server: one line naming it and secretsd, exit 1", async () => {
+  test("unreachable server: one line naming it and secretsd, exit 5", async () => {
     const msg = failed(
       await runCli(["list", "--server", "127.0.0.1:1", "--token", "x"]),
-      1,
+      5,
       "127.0.0.1:1",
     );
     expect(msg).toContain("cannot reach secretsd");
@@ -315,8 +315,8 @@ describe("TLS", () => {
       }),
     );
     // Plaintext against TLS, and the system CAs against a self-signed certificate.
-    failed(await runCli(["status", "--server", server, "--token", token]), 1, server);
-    failed(await runCli(["status", "--server", server, "--token", token, "--tls"]), 1, server);
+    failed(await runCli(["status", "--server", server, "--token", token]), 5, server);
+    failed(await runCli(["status", "--server", server, "--token", token, "--tls"]), 5, server);
     failed(
       await runCli(["status", "--server", server, "--token", token, "--ca", join(dir, "none.pem")]),
       1,

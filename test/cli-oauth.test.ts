@@ -94,7 +94,7 @@ describe("bad input", () => {
     failed(oneLine, 2, "two lines");
     failed(both, 2, "not both");
     expect(failed(inline, 2, "takes no value")).not.toContain("abc123");
-    failed(missing, 1, "nope");
+    failed(missing, 3, "nope");
   });
 });
 

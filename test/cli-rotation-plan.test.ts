@@ -136,7 +136,7 @@ describe("rotate --plan", () => {
   test("--plan with a value or --expires-at is a usage error; an unknown secret names it", async () => {
     failed(await cli(["rotate", "shared", value(), "--plan"]), 2, "--plan changes nothing");
     failed(await cli(["rotate", "shared", "--plan", "--expires-at", "+1d"]), 2, "--plan");
-    failed(await cli(["rotate", "missing", "--plan"]), 1, "missing");
+    failed(await cli(["rotate", "missing", "--plan"]), 3, "missing");
     expect((await byName("shared"))?.currentVersion).toBe(1);
   });
 });

@@ -87,7 +87,7 @@ describe("run", () => {
   });
 
   test("errors: unknown VM, a command that cannot start", async () => {
-    failed(await cli(["run", "--vm", "nope", "--", "true"]), 1, "nope");
+    failed(await cli(["run", "--vm", "nope", "--", "true"]), 3, "nope");
     failed(await cli(["run", "--vm", "run1", "--", join(work, "missing")]), 1, "cannot run");
   });
 

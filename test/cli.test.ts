@@ -280,12 +280,12 @@ describe("status, rekey, audit", () => {
     expect(typeof s.revision).toBe("number");
   });
 
-  test("status with no daemon: one line naming the socket it tried and secretsd; exit 1", async () => {
+  test("status with no daemon: one line naming the socket it tried and secretsd; exit 5", async () => {
     const env = { VM_AUTH_HOME: work };
-    const msg = failed(await runCli(["status"], { env }), 1, join(work, "secretsd.sock"));
+    const msg = failed(await runCli(["status"], { env }), 5, join(work, "secretsd.sock"));
     expect(msg).toContain("is secretsd running?");
     const r = await runCli(["status", "--json"], { env });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(5);
     expect(JSON.parse(r.stdout)).toEqual({ reachable: false, target: join(work, "secretsd.sock") });
     expect(r.stderr.split("\n")).toHaveLength(2);
   });
