@@ -25,7 +25,7 @@ import {
 import { builtinModules } from "node:module";
 import { dirname, isAbsolute, join, normalize } from "node:path";
 import { readIfExists } from "../common/fs.js";
-import { ConfigError, resolveServerConfig } from "./config.js";
+import { ConfigError, isLoopback, resolveServerConfig } from "./config.js";
 
 export const SERVICE = "secretsd.service";
 export const UNIT_FILE = `/etc/systemd/system/${SERVICE}`;
@@ -316,11 +316,12 @@ function unitSpec(opts: InstallOptions, user: string, at: (p: string) => string)
       }
     }
   }
-  // What secretsd itself will check at start: a non-loopback listener needs TLS, from
-  // --tls-dir or from the data dir's tls/ (`secretsctl tls init`).
-  resolveServerConfig(
+  // What secretsd itself will check at start, said in install's terms: a non-loopback
+  // listener needs TLS, from --tls-dir or from the data dir's tls/ (`secretsctl tls init`).
+  const cfg = resolveServerConfig(
     {
       dataDir: at(DATA_DIR),
+      insecure: true,
       ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
       ...(opts.tlsDir !== undefined
         ? {
@@ -331,6 +332,11 @@ function unitSpec(opts: InstallOptions, user: string, at: (p: string) => string)
     },
     {},
   );
+  if (cfg.listen && !cfg.tls && !isLoopback(cfg.listen.host)) {
+    throw new ConfigError(
+      `listen: ${cfg.listen.host} is not a loopback address; give --tls-dir DIR (server.pem, server.key) or put them in ${DATA_DIR}/tls/ first`,
+    );
+  }
   const keep = opts.auditKeep ?? 5;
   const maxBytes = opts.logrotate ? undefined : (opts.auditMaxBytes ?? 64 * 1024 * 1024);
   if (opts.logrotate && opts.auditMaxBytes !== undefined) {
