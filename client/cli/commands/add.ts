@@ -1,13 +1,14 @@
 import { defineClientCommand } from "../command.js";
 import { expiresAtArg, parseExpiresAt } from "../expires.js";
-import { readValue } from "../input.js";
+import { fromFileArg, readValue } from "../input.js";
 import { line, printJson } from "../output.js";
 import { parseLabels } from "../parse.js";
 import { secretJson } from "../views.js";
 
 /**
  * `add NAME [VALUE]`: stores a new secret as version 1. Without VALUE the value comes from
- * stdin or a prompt without echo, which keeps it out of shell history and `ps`.
+ * stdin or a prompt without echo, which keeps it out of shell history and `ps`;
+ * `--from-file PATH` (or `@PATH`) reads a PEM or JSON key byte for byte (input.ts).
  */
 export default defineClientCommand({
   meta: { name: "add", description: "store a new secret (version 1)" },
@@ -21,7 +22,7 @@ export default defineClientCommand({
       type: "positional",
       required: false,
       description:
-        "the value; omit it to read stdin or be prompted (keeps it out of shell history); '-' reads stdin; a value starting with '-' goes after '--'",
+        "the value; omit it to read stdin (one trailing newline stripped) or be prompted (keeps it out of shell history; a multi-line paste is kept whole); '-' reads stdin; '@PATH' reads a file byte for byte; a value starting with '-' goes after '--'",
     },
     env: {
       type: "string",
@@ -40,6 +41,7 @@ export default defineClientCommand({
       description: "allow an env var that changes how programs run (PATH, LD_*, NODE_OPTIONS, …)",
     },
     "expires-at": expiresAtArg,
+    "from-file": fromFileArg,
   },
   repeatable: ["label"],
   async run({ args, client, json, all }) {
@@ -47,7 +49,7 @@ export default defineClientCommand({
     // Checked before the value is read or prompted for.
     const expiresAt =
       args["expires-at"] === undefined ? undefined : parseExpiresAt(args["expires-at"]);
-    const value = await readValue(args.value, `Value for ${args.name}`);
+    const value = await readValue(args.value, `Value for ${args.name}`, args["from-file"]);
     const res = await client.secrets.createSecret({
       name: args.name,
       value,

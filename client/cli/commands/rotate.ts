@@ -2,7 +2,7 @@ import type { VmAuthClient } from "../../index.js";
 import { defineClientCommand } from "../command.js";
 import { UsageError } from "../errors.js";
 import { expiresAtArg, parseExpiresAt } from "../expires.js";
-import { readValue } from "../input.js";
+import { fromFileArg, readValue } from "../input.js";
 import { line, note, printJson, printTable } from "../output.js";
 import { secretJson } from "../views.js";
 
@@ -19,7 +19,7 @@ export default defineClientCommand({
       type: "positional",
       required: false,
       description:
-        "the new value; omit it to read stdin or be prompted; '-' reads stdin; a value starting with '-' goes after '--'",
+        "the new value; omit it to read stdin (one trailing newline stripped) or be prompted (a multi-line paste is kept whole); '-' reads stdin; '@PATH' reads a file byte for byte; a value starting with '-' goes after '--'",
     },
     plan: {
       type: "boolean",
@@ -30,11 +30,16 @@ export default defineClientCommand({
       ...expiresAtArg,
       description: `the new value's expiry (without it, the secret has none): ${expiresAtArg.description}`,
     },
+    "from-file": fromFileArg,
   },
   async run({ args, client, json }) {
     if (args.plan) {
       // Never a value: none is read, prompted for or sent.
-      if (args.value !== undefined || args["expires-at"] !== undefined) {
+      if (
+        args.value !== undefined ||
+        args["expires-at"] !== undefined ||
+        args["from-file"] !== undefined
+      ) {
         throw new UsageError("--plan changes nothing: give NAME only");
       }
       await printPlan(client, args.name, json);
@@ -43,7 +48,7 @@ export default defineClientCommand({
     // Checked before the value is read or prompted for.
     const expiresAt =
       args["expires-at"] === undefined ? undefined : parseExpiresAt(args["expires-at"]);
-    const value = await readValue(args.value, `New value for ${args.name}`);
+    const value = await readValue(args.value, `New value for ${args.name}`, args["from-file"]);
     const res = await client.secrets.rotateSecret({
       name: args.name,
       value,
