@@ -1,9 +1,11 @@
 import { defineClientCommand } from "../command.js";
+import { confirm, yesArg } from "../confirm.js";
 import { line, printJson } from "../output.js";
 
 /**
  * `oauth logout NAME [--force]`: revokes the refresh token at the provider (when it offers
  * revocation), then forgets the tokens; VMs lose the access token, the credential stays.
+ * Asks first on a terminal.
  */
 export default defineClientCommand({
   meta: {
@@ -16,8 +18,10 @@ export default defineClientCommand({
       type: "boolean",
       description: "forget the tokens even when the provider cannot be reached to revoke them",
     },
+    yes: yesArg,
   },
   async run({ args, client, json }) {
+    await confirm(`log out ${args.name} (VMs lose its access token)?`, args.yes);
     const res = await client.oauth.logoutOAuth(
       { name: args.name, force: args.force === true },
       args.timeout === undefined ? { deadlineMs: 30_000 } : {},
