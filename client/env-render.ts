@@ -163,3 +163,46 @@ export function renderJson(vars: EnvVars): Rendered {
   });
   return { text: `${JSON.stringify(obj, null, 2)}\n`, omitted };
 }
+
+const DOTENV_NO_QUOTING =
+  "has ' together with \" $ ` or \\ (or a CR, or ends with \\): no quoting reads back the same in " +
+  "npm dotenv, a POSIX shell and secretsctl import; use --format shell or json";
+
+/**
+ * The `.env` that `secretsctl export` writes (no header: the caller writes its own), read back
+ * byte for byte by npm `dotenv`'s parse, by a POSIX shell (`set -a; . ./file`), by Node's
+ * `util.parseEnv` and by `secretsctl import` (client/dotenv.ts); a value none of them could
+ * agree on is in `omitted`, and export then fails rather than drop it (issue #12):
+ * - `'…'`, line breaks written as they are, when the value has no `'`, no CR and does not end
+ *   with `\` (all four read single quotes literally; npm dotenv's `'(?:\\'|[^'])*'` would take
+ *   a `\` before the closing quote as an escaped quote);
+ * - else `"…"`, line breaks as they are, when it has none of `"`, `$`, backquote, `\`, CR
+ *   (inside double quotes a shell expands `$` and backquotes and npm dotenv keeps `\"`);
+ * - else omitted. npm dotenv reads every CR as a line break, so no CR survives it.
+ */
+export function renderDotenvPortable(vars: EnvVars): Rendered {
+  return render(vars, false, (value) => {
+    if (!/['\r]|\\$/.test(value)) return `'${value}'`;
+    if (!/["$`\\\r]/.test(value)) return `"${value}"`;
+    return { omit: DOTENV_NO_QUOTING };
+  });
+}
+
+/**
+ * `export NAME='…'` lines for `eval "$(secretsctl export VM --format shell)"` or `. file` in
+ * any POSIX shell: single quotes are literal, and a `'` is written `'\''` (close, escaped
+ * quote, reopen), so every value (newlines, CR, `$`, backquotes, backslashes) reads back
+ * byte for byte and nothing in a value is ever run. No header: the caller writes its own.
+ */
+export function renderShell(vars: EnvVars): Rendered {
+  const entries = vars instanceof Map ? [...vars] : Object.entries(vars);
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const lines: string[] = [];
+  const omitted: Omitted[] = [];
+  for (const [name, value] of entries) {
+    const problem = commonProblem(name, scan(value));
+    if (problem === undefined) lines.push(`export ${name}='${value.replace(/'/g, "'\\''")}'`);
+    else omitted.push({ name, reason: problem });
+  }
+  return { text: lines.map((l) => `${l}\n`).join(""), omitted };
+}
