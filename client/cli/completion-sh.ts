@@ -16,7 +16,7 @@ export function bashScript(spec: readonly PathSpec[], version: string): string {
     "# Load it now:   source <(secretsctl completion bash)",
     "# For good:      secretsctl completion bash > /etc/bash_completion.d/secretsctl",
     "",
-    lookups(spec),
+    lookups(spec, "bash"),
     BASH_MAIN,
     "complete -F _secretsctl secretsctl",
     "",
@@ -31,7 +31,7 @@ export function zshScript(spec: readonly PathSpec[], version: string): string {
     '# For good:      secretsctl completion zsh > "$fpath[1]/_secretsctl"   (then: compinit)',
     "# Load it now:   source <(secretsctl completion zsh)   (after compinit)",
     "",
-    lookups(spec),
+    lookups(spec, "zsh"),
     ZSH_MAIN,
     'if [ "$funcstack[1]" = "_secretsctl" ]; then',
     '  _secretsctl "$@"',
@@ -44,8 +44,11 @@ export function zshScript(spec: readonly PathSpec[], version: string): string {
 
 // --- internal ---
 
-/** The lookup functions both shells share. */
-function lookups(spec: readonly PathSpec[]): string {
+/**
+ * The lookup functions, in syntax both shells read; zsh's offers carry descriptions
+ * (`word:description`, for _describe), bash's are plain word lists (compgen -W).
+ */
+function lookups(spec: readonly PathSpec[], shell: "bash" | "zsh"): string {
   const groups = spec.filter((p) => p.subcommands.length > 0);
   const sub = groups.flatMap((p) =>
     p.subcommands.map((s) =>
@@ -82,12 +85,17 @@ function lookups(spec: readonly PathSpec[]): string {
   const positionals = spec.flatMap((p) =>
     p.positionals.map((kind, i) => arm([`${p.path}|${i + 1}`], kind)),
   );
+  const offers =
+    shell === "bash"
+      ? [fn("__secretsctl_flags", '"$1"', flags, "return 1")]
+      : [
+          fn("__secretsctl_subs_described", '"$1"', subsDescribed, "return 1"),
+          fn("__secretsctl_flags_described", '"$1"', flagsDescribed, "return 1"),
+        ];
   return [
     fn("__secretsctl_sub", '"$1|$2"', sub, "return 1"),
     fn("__secretsctl_subs", '"$1"', subs, "return 1"),
-    fn("__secretsctl_subs_described", '"$1"', subsDescribed, "return 1"),
-    fn("__secretsctl_flags", '"$1"', flags, "return 1"),
-    fn("__secretsctl_flags_described", '"$1"', flagsDescribed, "return 1"),
+    ...offers,
     fn("__secretsctl_flag_value", '"$1|$2"', values, "return 1"),
     fn("__secretsctl_pos", '"$1|$2"', positionals, "echo none"),
     SH_NAMES,
