@@ -316,8 +316,7 @@ describe("examples", () => {
     const missing = runnable.map((c) => c.path.join(" ")).filter((p) => !EXAMPLES[p]?.length);
     expect(missing).toEqual([]);
     const known = new Set(tree.map((c) => c.path.join(" ")));
-    // `tls` arrives with its own change; its examples may be written first.
-    const stale = Object.keys(EXAMPLES).filter((p) => !known.has(p) && !p.startsWith("tls"));
+    const stale = Object.keys(EXAMPLES).filter((p) => !known.has(p));
     expect(stale).toEqual([]);
   });
 

@@ -59,8 +59,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   completion: [
     "source <(secretsctl completion bash)                                  # bash, this shell",
     "secretsctl completion bash > /etc/bash_completion.d/secretsctl        # bash, for good",
-    'secretsctl completion zsh > "$fpath[1]/_secretsctl"                 # zsh (then compinit)',
-    "secretsctl completion fish > ~/.config/fish/completions/secretsctl.fish",
+    'secretsctl completion zsh > "$fpath[1]/_secretsctl"                   # zsh, then: compinit',
+    "secretsctl completion fish > ~/.config/fish/completions/secretsctl.fish   # fish",
   ],
   vm: ["secretsctl vm add web1 --group prod", "secretsctl vm list"],
   "vm add": [
