@@ -13,10 +13,17 @@
 import { spawnSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { parseEnv } from "node:util";
 import { parse as npmDotenvParse } from "dotenv";
+import fc from "fast-check";
 import { beforeAll, describe, expect, test } from "vitest";
 import { parseDotenv } from "../client/dotenv.js";
-import { renderEnvironmentD, renderEnvironmentFile } from "../client/env-render.js";
+import {
+  renderDotenvPortable,
+  renderEnvironmentD,
+  renderEnvironmentFile,
+  renderShell,
+} from "../client/env-render.js";
 import type { CliRunner } from "./helpers/cli.js";
 import { cliSuite, failed, listJson, ok, use, value } from "./helpers/cli.js";
 import type { TestDaemon } from "./helpers/daemon.js";
@@ -151,6 +158,47 @@ describe("export", () => {
       expect(r.stdout, format).toBe(render(env).text);
       expect(r.stdout.startsWith("# Managed by vm-auth-shim; do not edit.\n")).toBe(true);
     }
+  });
+});
+
+describe("the export renderers, on many generated values", () => {
+  // Quotes, $, backquotes, backslashes, CR/LF, #, =, spaces and non-ASCII, mixed with anything.
+  const tricky = fc.constantFrom(..."\"'\\$`#;= \t\r\n{}é😀".split(""));
+  const values = fc.array(
+    fc
+      .array(fc.oneof(tricky, fc.string({ maxLength: 3 })), { minLength: 1, maxLength: 12 })
+      .map((a) => a.join(""))
+      // What a value can be: UTF-8 text without NUL (no lone surrogate, server/secrets/validate.ts).
+      .filter((v) => v !== "" && !v.includes("\0") && Buffer.from(v).toString() === v),
+    { minLength: 150, maxLength: 150 },
+  );
+  const sample = fc.sample(values, { numRuns: 1, seed: 12 })[0] ?? [];
+  const vars = Object.fromEntries(sample.map((v, i) => [`V_${i}`, v]));
+
+  test("dotenv: what is written reads back exactly in every reader; only the unquotable is left out", async () => {
+    const r = renderDotenvPortable(vars);
+    const left = new Set(r.omitted.map((o) => o.name));
+    const kept = Object.fromEntries(Object.entries(vars).filter(([k]) => !left.has(k)));
+    // Enough of each kind to mean something, and a left-out value is one with no quoting.
+    expect(Object.keys(kept).length).toBeGreaterThan(40);
+    for (const name of left) expect(vars[name]).toMatch(/['\r]|\\$/);
+    expect(Object.fromEntries(parseDotenv(r.text).map((e) => [e.name, e.value]))).toEqual(kept);
+    expect({ ...npmDotenvParse(r.text) }).toEqual(kept);
+    expect({ ...parseEnv(r.text) }).toEqual(kept);
+    const file = join(work, "many.env");
+    await writeFile(file, r.text);
+    for (const shell of ["sh", "bash"]) {
+      expect(pick(envAfter(shell, 'set -a; . "$1"', file), kept), shell).toEqual(kept);
+    }
+  });
+
+  test("shell: every value comes back through eval, none left out", async () => {
+    const r = renderShell(vars);
+    expect(r.omitted).toEqual([]);
+    const file = join(work, "many.sh");
+    await writeFile(file, r.text);
+    expect(pick(envAfter("bash", 'eval "$(cat "$1")"', file), vars)).toEqual(vars);
+    expect(pick(envAfter("dash", '. "$1"', file), vars)).toEqual(vars);
   });
 });
 
