@@ -11,7 +11,8 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { install, logrotateConfig, MARK, serviceUnit, uninstall } from "./install.js";
+import { install, uninstall } from "./install.js";
+import { logrotateConfig, MARK, serviceUnit } from "./service-unit.js";
 
 const dir = mkdtempSync(join(tmpdir(), "secretsd-install-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import {
   chmod,
   cp,
@@ -22,20 +22,25 @@ import {
   rmdir,
   writeFile,
 } from "node:fs/promises";
-import { builtinModules } from "node:module";
 import { dirname, isAbsolute, join, normalize } from "node:path";
 import { readIfExists } from "../common/fs.js";
+import { bundlePackages } from "./bundle-packages.js";
 import { ConfigError, isLoopback, resolveServerConfig } from "./config.js";
+import {
+  DATA_DIR,
+  logrotateConfig,
+  MARK,
+  SERVICE,
+  serviceUnit,
+  type UnitSpec,
+} from "./service-unit.js";
 
-export const SERVICE = "secretsd.service";
 export const UNIT_FILE = `/etc/systemd/system/${SERVICE}`;
 export const LOGROTATE_FILE = "/etc/logrotate.d/secretsd";
 export const LIB_DIR = "/usr/local/lib/vm-auth";
 export const BUNDLE_TARGET = `${LIB_DIR}/secretsd.js`;
-export const DATA_DIR = "/var/lib/vm-auth";
 /** What install wrote, for uninstall (JSON). */
 export const MANIFEST = `${LIB_DIR}/secretsd.install.json`;
-export const MARK = "# Written by secretsd install; rewritten on each install.";
 
 /** Runs a program; resolves with its exit code and output, never rejects. */
 export type RunCommand = (
@@ -205,105 +210,6 @@ export const runCommand: RunCommand = (bin, args) =>
     });
   });
 
-/** What the unit needs from the options (validated). */
-export interface UnitSpec {
-  user: string;
-  /** argv of ExecStart: node, the installed bundle, flags. */
-  execStart: string[];
-  /** Directory of server.pem and server.key, passed as credentials. */
-  tlsDir?: string | undefined;
-}
-
-/**
- * secretsd.service. Data dir, socket and TLS come from the directories systemd makes
- * (config.ts reads $STATE_DIRECTORY, $RUNTIME_DIRECTORY, $CREDENTIALS_DIRECTORY), so
- * ExecStart carries only the listener and audit rotation. Measured in nspawn on systemd 252
- * (test/e2e/secretsd-unit.test.ts): node 20 runs under every line here.
- */
-export function serviceUnit(spec: UnitSpec): string {
-  const creds = spec.tlsDir
-    ? `LoadCredential=tls-cert:${spec.tlsDir}/server.pem\nLoadCredential=tls-key:${spec.tlsDir}/server.key\n`
-    : "";
-  return `${MARK}
-[Unit]
-Description=vm-auth secretsd: the host's secret store, served over gRPC
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-Type=exec
-User=${spec.user}
-Group=${spec.user}
-ExecStart=${spec.execStart.join(" ")}
-# SIGHUP reopens audit.log (after logrotate moved it).
-ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-RestartSec=2
-# /var/lib/vm-auth (data dir: store, master key, audit log) and /run/vm-auth (the socket).
-StateDirectory=vm-auth
-StateDirectoryMode=0700
-RuntimeDirectory=vm-auth
-RuntimeDirectoryMode=0755
-UMask=0077
-${creds}# node raises its own descriptor limit with setrlimit, which ~@resources refuses: one
-# descriptor per connected VM.
-LimitNOFILE=65536
-
-NoNewPrivileges=yes
-CapabilityBoundingSet=
-AmbientCapabilities=
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-PrivateUsers=yes
-PrivateIPC=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-ProtectProc=invisible
-ProcSubset=pid
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-RemoveIPC=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-# No MemoryDenyWriteExecute=yes: V8's JIT flips code pages between writable and executable;
-# under it node 20 aborts at its first compile (V8 "Check failed: 12 == errno" in
-# OS::SetPermissions, SIGTRAP), measured by test/e2e/secretsd-unit.test.ts.
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
-
-/** /etc/logrotate.d/secretsd: move weekly, keep 5, then SIGHUP (ExecReload) reopens. */
-export function logrotateConfig(): string {
-  return `${MARK}
-# secretsd reopens audit.log on SIGHUP (systemctl reload), so nothing is copied or truncated.
-# Keep the names audit.log.N uncompressed: \`secretsctl audit\` reads them.
-${DATA_DIR}/audit.log {
-\tweekly
-\trotate 5
-\tmissingok
-\tnotifempty
-\tnocompress
-\tnocreate
-\tpostrotate
-\t\tsystemctl reload ${SERVICE} >/dev/null 2>&1 || true
-\tendscript
-}
-`;
-}
-
 // --- internal ---
 
 /** Validates the options into what the unit needs; throws ConfigError naming the flag. */
@@ -384,60 +290,6 @@ function checkNode(node: string) {
 function checkUnitPath(field: string, p: string) {
   if (!/^\/[A-Za-z0-9_./@+-]+$/.test(p)) {
     throw new ConfigError(`${field}: '${p}' must be an absolute path without spaces, quotes or %`);
-  }
-}
-
-/**
- * The packages the bundle imports and everything they depend on, by name → directory, found
- * the way node resolves them from the bundle's directory. A self-contained bundle has none.
- */
-async function bundlePackages(bundle: string): Promise<Map<string, string>> {
-  if (!isAbsolute(bundle) || !existsSync(bundle)) {
-    throw new ConfigError(
-      `bundle: ${bundle} does not exist (run install from the built secretsd.js)`,
-    );
-  }
-  const code = await readFile(bundle, "utf8");
-  const builtins = new Set(builtinModules);
-  const found = new Map<string, string>();
-  const visit = (spec: string, from: string) => {
-    const name = spec.startsWith("@")
-      ? spec.split("/").slice(0, 2).join("/")
-      : (spec.split("/")[0] ?? spec);
-    if (spec.startsWith("node:") || builtins.has(name) || found.has(name)) return;
-    const dir = findPackage(name, from);
-    if (!dir) throw new ConfigError(`bundle: cannot find package '${name}' that ${bundle} imports`);
-    found.set(name, dir);
-    const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as Record<
-      string,
-      unknown
-    >;
-    for (const field of ["dependencies", "optionalDependencies", "peerDependencies"]) {
-      for (const dep of Object.keys((pkg[field] as Record<string, string> | undefined) ?? {})) {
-        // An optional or peer dependency that is not installed is not needed.
-        if (field !== "dependencies" && !findPackage(dep, dir)) continue;
-        // One nested inside a copied package comes with it.
-        const depDir = findPackage(dep, dir);
-        if (depDir?.startsWith(`${dir}/node_modules/`)) continue;
-        visit(dep, dir);
-      }
-    }
-  };
-  // esbuild hoists external imports to top-level statements, one a line.
-  for (const m of code.matchAll(
-    /^(?:import|export)\b[^\n]*?\bfrom\s*"([^"]+)";$|^import\s*"([^"]+)";$/gm,
-  )) {
-    const spec = m[1] ?? m[2] ?? "";
-    if (!spec.startsWith(".") && !spec.startsWith("/")) visit(spec, dirname(bundle));
-  }
-  return found;
-}
-
-function findPackage(name: string, from: string): string | undefined {
-  for (let d = from; ; d = dirname(d)) {
-    const dir = join(d, "node_modules", name);
-    if (existsSync(join(dir, "package.json"))) return dir;
-    if (dirname(d) === d) return undefined;
   }
 }
 
