@@ -290,5 +290,9 @@ function fail(err: unknown): never {
 }
 
 process.on("unhandledRejection", fail);
+// grpc-js sets the TLS ServerName to the target's host; for an IP address node prints
+// DEP0123 on every connect: a non-JSON journal line per reconnect that the operator cannot act
+// on. Node ignores the name for IPs (no SNI) and still checks the certificate's IP SANs.
+process.noDeprecation = true;
 
 main(process.argv.slice(2)).then((code) => process.exit(code), fail);

@@ -244,8 +244,16 @@ describe("vm-auth-shim (built) against secretsd", () => {
     const admin = createClient({ socket: p.socket ?? "" });
     try {
       const vm = await setupVm("tls-ok", { admin, server: p.tcp ?? "", config: { ca: cert } });
-      startShim(vm);
+      const tls = startShim(vm);
       await until(() => read(vm.unitEnvFile).includes(vm.openai), "applied over TLS");
+      // 127.0.0.1 is an IP: node's DEP0123 (TLS ServerName) would be a journal line per connect.
+      expect(tls.raw()).not.toContain("DEP0123");
+      expect(
+        tls
+          .raw()
+          .split("\n")
+          .filter((l) => l && !l.startsWith("{")),
+      ).toEqual([]);
       const plain = await setupVm("tls-plain", { admin, server: p.tcp ?? "" });
       const shim = startShim(plain);
       await until(() => status(plain).connection === "disconnected", "plaintext refused");
