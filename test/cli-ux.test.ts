@@ -392,6 +392,9 @@ describe("examples", () => {
     expect(completion).toContain("secretsctl completion bash > /etc/bash_completion.d/secretsctl");
     const top = ok(await cli(["--help"]));
     expect(top).toContain("\nEXAMPLES\n");
+    expect(top).toContain(
+      "\nGLOBAL OPTIONS\n\n  --socket, --server, --token, --token-file, --ca, --tls,",
+    );
     const status = top.slice(top.indexOf("\nEXIT STATUS\n"));
     for (const code of [0, 1, 2, 3, 4, 5, 130])
       expect(status).toMatch(new RegExp(`\\n +${code}  \\S`));

@@ -194,8 +194,20 @@ async function usage(cmd: CommandDef, path: string[]): Promise<string> {
         });
   const text = stripAnsi(await renderUsage(cmd, parent)).trimEnd();
   const sections = [text, examplesSection(path)];
+  if (path.length === 0) sections.splice(1, 0, globalOptionsSection());
   if (path.length === 0) sections.push(exitStatusSection());
   return sections.filter((s) => s !== "").join("\n\n");
+}
+
+/** The root's own usage lists no options: say which ones every command takes. */
+function globalOptionsSection(): string {
+  const names = Object.keys(globalOptions).map((k) => `--${k}`);
+  return [
+    "GLOBAL OPTIONS",
+    "",
+    `  ${names.join(", ")}`,
+    "  Every command that talks to secretsd takes these, before or after its name.",
+  ].join("\n");
 }
 
 function exitStatusSection(): string {
