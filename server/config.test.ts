@@ -35,6 +35,14 @@ describe("resolveServerConfig", () => {
     expect(() => resolveServerConfig({ listen: "0.0.0.0:3090", dataDir: "/d" }, {})).toThrow(
       /not a loopback address/,
     );
+    // A name that merely starts with "127." resolves anywhere: not loopback.
+    expect(() =>
+      resolveServerConfig({ listen: "127.example.net:3090", dataDir: "/d" }, {}),
+    ).toThrow(/127\.example\.net is not a loopback address/);
+    expect(resolveServerConfig({ listen: "127.0.0.2:3090", dataDir: "/d" }, {}).listen).toEqual({
+      host: "127.0.0.2",
+      port: 3090,
+    });
     expect(
       resolveServerConfig({ listen: "0.0.0.0:3090", insecure: true, dataDir: "/d" }, {}).listen,
     ).toEqual({ host: "0.0.0.0", port: 3090 });

@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
+import { isLoopbackHost } from "../common/net.js";
 import type { LogLevel } from "./logger.js";
 
 export interface ServerOptions {
@@ -338,10 +339,8 @@ function parseHostPort(s: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
-/** Whether `host` names this machine's loopback interface only (not a public address). */
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
-}
+/** Whether `host` names this machine's loopback interface only (common/net.ts). */
+export const isLoopback = isLoopbackHost;
 
 function abs(p: string): string {
   return isAbsolute(p) ? p : resolve(p);

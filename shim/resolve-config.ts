@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { LOG_LEVELS } from "../common/logger.js";
+import { isLoopbackHost } from "../common/net.js";
 import {
   DEFAULTS,
   type ShimConfig,
@@ -208,9 +209,7 @@ function serverHost(server: string): string {
  * localhost, 127.0.0.0/8 or ::1: server/config.ts isLoopback (the shim never imports server/),
  * but 127.x must be a dotted quad, so that a DNS name such as 127.example.net is not loopback.
  */
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
-}
+const isLoopback = isLoopbackHost;
 
 /** An absolute path, normalised (`..`, `//`, a trailing `/`); a relative one is refused. */
 function path(v: unknown, name: string): string | undefined {

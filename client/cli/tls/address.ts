@@ -4,6 +4,7 @@
  * written so that a typo never ends up in a certificate or a guest's bundle.
  */
 import { isIPv4, isIPv6 } from "node:net";
+import { isLoopbackHost } from "../../../common/net.js";
 
 /** One subjectAltName entry, as openssl and `tls show` spell it (`IP:…`, `DNS:…`). */
 export interface San {
@@ -44,9 +45,9 @@ export function formatHostPort(host: San, port: number): string {
     : `${host.value}:${port}`;
 }
 
-/** Whether a host is this machine's loopback (secretsd's own test, server/config.ts). */
+/** Whether a host is this machine's loopback (the one rule: common/net.ts). */
 export function isLoopback(host: San): boolean {
-  return host.value === "localhost" || host.value === "::1" || /^127\./.test(host.value);
+  return isLoopbackHost(host.value);
 }
 
 // --- internal ---
