@@ -246,6 +246,22 @@ describe("ImportSecrets: every item is checked first; an error names the item an
   test.each([
     ["no items", () => s().importSecrets({ items: [] }), "invalid_argument", "items"],
     [
+      "more than 1000 items",
+      () =>
+        s().importSecrets({
+          items: [
+            fine(),
+            ...Array.from({ length: 1000 }, (_, i) => ({
+              name: `imp-n${i}`,
+              action: CREATE,
+              value: "v-1",
+            })),
+          ],
+        }),
+      "invalid_argument",
+      "items",
+    ],
+    [
       "an item without an action",
       () => s().importSecrets({ items: [fine(), { name: "imp-x", value: secretValue() }] }),
       "invalid_argument",

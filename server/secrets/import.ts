@@ -5,7 +5,13 @@
  * rotate, update's scope move), and every error names the item (`items[3].name`). Items are
  * applied to the head in order, so a later item's env-var check sees the earlier ones.
  */
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errors.js";
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  isSecretsError,
+  notFound,
+} from "../errors.js";
 import type { StoreView, Tx } from "../store/store.js";
 import type { SecretRecord } from "../store/types.js";
 import { actorOf } from "./caller.js";
@@ -64,14 +70,18 @@ export async function importSecrets(deps: Deps, actor: Actor, itemsIn: readonly 
     }
     return { results, revision };
   } catch (err) {
-    const code = (err as { code?: string }).code ?? "internal";
-    const entries = itemsIn.slice(0, MAX_IMPORT_ITEMS).map((it) => ({
-      ...base,
-      action: it.action === "create" ? "secret.create" : "secret.rotate",
-      secret: it.name.slice(0, 70),
-      detail: "import: nothing applied",
-      result: typeof code === "string" ? code : "internal",
-    }));
+    const code = isSecretsError(err) ? err.code : "internal";
+    // A request over the limit is one entry, not a thousand: it named no item that was checked.
+    const entries =
+      itemsIn.length > MAX_IMPORT_ITEMS
+        ? [{ ...base, action: "secret.import", detail: `${itemsIn.length} items`, result: code }]
+        : itemsIn.map((it) => ({
+            ...base,
+            action: it.action === "create" ? "secret.create" : "secret.rotate",
+            secret: it.name.slice(0, 70),
+            detail: "import: nothing applied",
+            result: code,
+          }));
     if (entries.length > 0) await deps.audit.recordMany("change", entries).catch(() => {});
     throw err;
   }
