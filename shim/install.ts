@@ -9,7 +9,7 @@
  * systemctl --root does.
  */
 import { constants } from "node:fs";
-import { access, chmod, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { access, chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { decodeBundle, type GuestBundle } from "../common/bundle.js";
 import {
@@ -25,11 +25,11 @@ import type { RunCommand } from "./exec.js";
 import { resolveShimConfig } from "./resolve-config.js";
 import { writeFileAtomic } from "./sink.js";
 import { readTokenFile } from "./token-file.js";
+import { removeDropIns } from "./uninstall.js";
 import {
   DEFAULT_SHIM_TARGET,
   DROP_IN,
   dropIn,
-  MARK,
   RUNTIME_DIR,
   SHIM_UNIT,
   STATE_DIR,
@@ -137,7 +137,8 @@ export async function install(opts: InstallOptions): Promise<{ files: string[]; 
   for (const u of cfg.units) {
     await write(`${UNIT_DIR}/${u.name}.d/${DROP_IN}`, dropIn(u, cfg.unitEnvFile), 0o644);
   }
-  files.push(...(await removeStaleDropIns(at(UNIT_DIR), new Set(cfg.units.map((u) => u.name)))));
+  const stale = await removeDropIns(at(UNIT_DIR), new Set(cfg.units.map((u) => u.name)));
+  files.push(...stale.map((f) => `${f} (removed)`));
 
   const calls: string[][] = [];
   if (root === "/") calls.push(["daemon-reload"]);
@@ -255,24 +256,4 @@ function checkUnitPath(p: string) {
   if (!/^\/[A-Za-z0-9_./@+-]+$/.test(p)) {
     throw new ShimConfigError(`${p}: install paths must be absolute, without spaces, quotes or %`);
   }
-}
-
-async function removeStaleDropIns(unitDir: string, keep: ReadonlySet<string>): Promise<string[]> {
-  const removed: string[] = [];
-  let entries: string[];
-  try {
-    entries = await readdir(unitDir);
-  } catch {
-    return removed;
-  }
-  for (const d of entries) {
-    if (!d.endsWith(".d") || keep.has(d.slice(0, -2))) continue;
-    const file = join(unitDir, d, DROP_IN);
-    const text = await readFile(file, "utf8").catch(() => "");
-    if (text.startsWith(MARK)) {
-      await rm(file);
-      removed.push(`${file} (removed)`);
-    }
-  }
-  return removed;
 }

@@ -120,8 +120,15 @@ export async function uninstall(
 
 const CONFIG_DIR = dirname(DEFAULT_CONFIG_FILE);
 
-/** Removes a drop-in of ours from every `<unit>.d/`, and the directory if it is then empty. */
-async function removeDropIns(unitDir: string): Promise<string[]> {
+/**
+ * Removes a drop-in of ours from every `<unit>.d/` except those of the units in `keep`
+ * (install keeps the units it was given), and the directory if it is then empty. An
+ * administrator's drop-ins (no {@link MARK}) stay.
+ */
+export async function removeDropIns(
+  unitDir: string,
+  keep: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
   const removed: string[] = [];
   let entries: string[];
   try {
@@ -129,7 +136,7 @@ async function removeDropIns(unitDir: string): Promise<string[]> {
   } catch {
     return removed;
   }
-  for (const d of entries.filter((e) => e.endsWith(".d")).sort()) {
+  for (const d of entries.filter((e) => e.endsWith(".d") && !keep.has(e.slice(0, -2))).sort()) {
     const file = join(unitDir, d, DROP_IN);
     if ((await readText(file))?.startsWith(MARK)) {
       await rm(file);
