@@ -2,7 +2,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { UsageError } from "./errors.js";
-import { duration, iso } from "./output.js";
+import { iso } from "./output.js";
 
 /** The `--expires-at` option, shared by add, update and rotate. */
 export const expiresAtArg = {
@@ -33,12 +33,26 @@ export function parseExpiresAt(raw: string, now = Date.now()): Timestamp {
 export function expiryCell(ts: Timestamp | undefined, now = Date.now()): string {
   const at = iso(ts);
   if (at === null) return "";
-  // Rounded: `--expires-at +30d` listed a moment later says "in 30d", not "in 29d".
   const secs = Math.round((Date.parse(at) - now) / 1000);
-  return secs > 0 ? `in ${duration(secs)}` : `EXPIRED ${duration(-secs)} ago`;
+  return secs > 0 ? `in ${nearest(secs)}` : `EXPIRED ${nearest(-secs)} ago`;
 }
 
 // --- internal ---
+
+/**
+ * The nearest whole unit, not the floor: `--expires-at +30d` listed a few seconds later (or
+ * after a slow CLI start) says "in 30d", not "in 29d".
+ */
+function nearest(secs: number): string {
+  for (const [unit, size] of UNITS) if (secs >= size) return `${Math.round(secs / size)}${unit}`;
+  return `${secs}s`;
+}
+
+const UNITS = [
+  ["d", 86_400],
+  ["h", 3_600],
+  ["m", 60],
+] as const;
 
 const ISO =
   /^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?$/;
