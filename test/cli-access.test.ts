@@ -140,7 +140,8 @@ describe("vms", () => {
 
   test("a VM token over TCP exports its own VM, and nothing else", async () => {
     const dot = ok(await over(t1, "export", "web1"));
-    expect(dot).toMatch(/^WEB_KEY="/m);
+    expect(dot).toMatch(/^# written by secretsctl export web1 \(vm-auth /);
+    expect(dot).toMatch(/^WEB_KEY='/m);
     // The VM may be left out: the token names it.
     expect(ok(await over(t1, "export", "--format", "json"))).toContain('"WEB_KEY"');
     const msg = failed(await over(t1, "export", "web2"), 4, "secretsctl: vm: ");
