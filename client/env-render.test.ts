@@ -4,10 +4,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   HEADER,
-  renderDotenv,
+  renderDotenvPortable,
   renderEnvironmentD,
   renderEnvironmentFile,
   renderJson,
+  renderShell,
 } from "./env-render.js";
 
 const PEM = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBg+/=\n-----END PRIVATE KEY-----\n";
@@ -114,31 +115,18 @@ describe("renderEnvironmentD", () => {
   });
 });
 
-describe("renderDotenv", () => {
-  it("uses double quotes, falls back to single quotes, omits what readers disagree on", () => {
-    const r = renderDotenv({ ...TRICKY, L_PEM: PEM, M_CR: "a\rb", N_MIX: `'$"\n` });
-    expect(r.text).toBe(
-      [
-        HEADER,
-        'A_PLAIN="sk-abc123"',
-        "D_DOLLAR='$HOME ${HOME} $$ $ ${X:-d} $(id) end$'",
-        'F_COMMENT="#not a comment ;nor this"',
-        'G_SPACES="  lead and trail  "',
-        'H_EQUALS="a=b==c="',
-        'I_TAB="a\tb"',
-        'J_UNICODE="héllo wörld 日本 😀 \u0085 \u2028"',
-        'K_EMPTY=""',
-        'L_PEM="-----BEGIN PRIVATE KEY-----\\nMIIBVQIBADANBg+/=\\n-----END PRIVATE KEY-----\\n"',
-        "",
-      ].join("\n"),
-    );
-    const names = r.omitted.map((o) => o.name);
-    expect(names).toEqual(["B_QUOTES", "C_BACKSLASH", "E_BACKTICK", "M_CR", "N_MIX"]);
+describe("renderDotenvPortable", () => {
+  it("single quotes, then double quotes; omits only what no quoting carries", () => {
+    const r = renderDotenvPortable({ ...TRICKY, L_PEM: PEM, M_CR: "a\rb", N_MIX: `'$"\n` });
+    expect(r.text).toContain("A_PLAIN='sk-abc123'\n");
+    expect(r.text).toContain("D_DOLLAR='$HOME ${HOME} $$ $ ${X:-d} $(id) end$'\n");
+    expect(r.text).toContain(`L_PEM='${PEM}'\n`);
+    expect(r.omitted.map((o) => o.name)).toEqual(["B_QUOTES", "C_BACKSLASH", "M_CR", "N_MIX"]);
   });
 
   it("reads back exactly with Node's dotenv parser (util.parseEnv)", () => {
     const vars = { ...TRICKY, L_PEM: PEM };
-    const r = renderDotenv(vars);
+    const r = renderDotenvPortable(vars);
     const parsed = parseEnv(r.text);
     const omitted = new Set(r.omitted.map((o) => o.name));
     for (const [k, v] of Object.entries(vars)) {
@@ -160,7 +148,13 @@ describe("renderJson", () => {
 });
 
 describe("all renderers", () => {
-  const renderers = [renderEnvironmentFile, renderEnvironmentD, renderDotenv, renderJson];
+  const renderers = [
+    renderEnvironmentFile,
+    renderEnvironmentD,
+    renderDotenvPortable,
+    renderJson,
+    renderShell,
+  ];
 
   it("are deterministic: same output for any insertion order, Map or object", () => {
     const name = fc.stringMatching(/^[A-Za-z_][A-Z0-9_]{0,8}$/);
@@ -170,11 +164,16 @@ describe("all renderers", () => {
         for (const render of renderers) {
           const a = render(obj);
           expect(render(reversed)).toEqual(a);
-          expect(a.text.endsWith("\n")).toBe(true);
+          // dotenv-portable and shell have no header of their own (export writes it): may be empty.
+          expect(a.text === "" || a.text.endsWith("\n")).toBe(true);
           const omitted = new Set(a.omitted.map((o) => o.name));
           for (const k of Object.keys(obj)) {
             const present =
-              render === renderJson ? a.text.includes(`"${k}":`) : a.text.includes(`\n${k}=`);
+              render === renderJson
+                ? a.text.includes(`"${k}":`)
+                : render === renderShell
+                  ? a.text.includes(`export ${k}=`)
+                  : a.text.includes(`\n${k}=`) || a.text.startsWith(`${k}=`);
             expect(present).toBe(!omitted.has(k));
           }
         }
@@ -189,7 +188,7 @@ describe("all renderers", () => {
       .map((a) => a.join(""));
     fc.assert(
       fc.property(fc.dictionary(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,8}$/), value), (obj) => {
-        const r = renderDotenv(obj);
+        const r = renderDotenvPortable(obj);
         const parsed = parseEnv(r.text);
         const omitted = new Set(r.omitted.map((o) => o.name));
         for (const [k, v] of Object.entries(obj)) {

@@ -131,27 +131,6 @@ export function renderEnvironmentD(vars: EnvVars): Rendered {
 }
 
 /**
- * Conventional `.env` dialect, restricted to what common readers agree on: npm `dotenv` (and
- * Node's own `--env-file` / `util.parseEnv`), python-dotenv, godotenv / Docker Compose.
- * - `"…"` when the value has no `"`, `\`, `$` or CR (a newline is written `\n`, which they all
- *   decode; `$` would be expanded by some and `\\`, `\"` are not decoded by npm dotenv);
- * - else `'…'` (literal in all) when it has no `'`, `\`, CR or newline;
- * - else omitted (any `\` or CR; `'` or newline together with `"` or `$`): no quoting reads
- *   back the same in all of them (npm dotenv drops CR and keeps `\\` as two characters).
- */
-export function renderDotenv(vars: EnvVars): Rendered {
-  return render(vars, true, (value) => {
-    if (!/[\\"$\r]/.test(value)) return `"${value.replace(/\n/g, "\\n")}"`;
-    if (!/[\\'\r\n]/.test(value)) return `'${value}'`;
-    return {
-      omit:
-        "dotenv readers disagree on backslashes and CR, and on ' or a newline next to \" or $: " +
-        "no quoting of this value reads back the same in all of them",
-    };
-  });
-}
-
-/**
  * JSON object with sorted keys (2-space indent, trailing newline). Carries every value except
  * those no file can carry (NUL, lone surrogates) and invalid names.
  */
