@@ -114,9 +114,9 @@ describe("secretsd install --root", () => {
     for (const line of [
       "User=vm-auth",
       "Group=vm-auth",
-      "StateDirectory=vm-auth",
+      "StateDirectory=secretsd",
       "StateDirectoryMode=0700",
-      "RuntimeDirectory=vm-auth",
+      "RuntimeDirectory=secretsd",
       "UMask=0077",
       "ExecReload=/bin/kill -HUP $MAINPID",
       "LoadCredential=tls-cert:/etc/tls/server.pem",
@@ -215,18 +215,18 @@ describe("secretsd uninstall --root", () => {
     put(t.at("usr/local/lib/vm-auth/shim.cjs"), "// the shim's\n");
     put(t.at("usr/local/lib/vm-auth/node_modules/admin-extra/package.json"), "{}");
     put(t.at("etc/systemd/system/other.service"), "[Service]\n");
-    put(t.at("var/lib/vm-auth/master.key"), "k");
+    put(t.at("var/lib/secretsd/master.key"), "k");
     t.calls.length = 0;
     const out = await uninstall({ root: t.root, run: t.run });
     expect(t.calls).toEqual([["systemctl", `--root=${t.root}`, "disable", "secretsd.service"]]);
     expect(out).toContain(
-      `kept ${t.at("var/lib/vm-auth")} (store, master key, audit log); --purge removes it`,
+      `kept ${t.at("var/lib/secretsd")} (store, master key, audit log); --purge removes it`,
     );
     expect(tree(t.root)).toEqual([
       "/etc/systemd/system/other.service",
       "/usr/local/lib/vm-auth/node_modules/admin-extra/package.json",
       "/usr/local/lib/vm-auth/shim.cjs",
-      "/var/lib/vm-auth/master.key",
+      "/var/lib/secretsd/master.key",
     ]);
     // Again: nothing of install's is left to remove.
     t.calls.length = 0;
@@ -235,7 +235,7 @@ describe("secretsd uninstall --root", () => {
     expect(t.calls).toEqual([]);
     // --purge: the data dir too (no user is touched under --root).
     const purge = await uninstall({ root: t.root, purge: true, run: t.run });
-    expect(purge).toEqual([`removed ${t.at("var/lib/vm-auth")} (store, master key, audit log)`]);
+    expect(purge).toEqual([`removed ${t.at("var/lib/secretsd")} (store, master key, audit log)`]);
     expect(t.calls).toEqual([]);
   });
 

@@ -46,13 +46,13 @@ const INSTALL_HELP = `Usage: secretsd install [options]
 
 Runs secretsd as the hardened system service secretsd.service: creates the system user,
 copies this secretsd.js (and the packages it imports) to /usr/local/lib/vm-auth, writes
-/etc/systemd/system/secretsd.service, reloads systemd. Data dir /var/lib/vm-auth (0700),
-socket /run/vm-auth/secretsd.sock.
+/etc/systemd/system/secretsd.service, reloads systemd. Data dir /var/lib/secretsd (0700),
+socket /run/secretsd/secretsd.sock.
 
   --user NAME           service user and group, created if missing (default vm-auth)
   --listen HOST:PORT    TCP listener (default 127.0.0.1:3090); not loopback needs TLS
   --tls-dir DIR         DIR/server.pem and DIR/server.key, passed with LoadCredential=
-                        (default: /var/lib/vm-auth/tls/ when secretsctl tls init made it)
+                        (default: /var/lib/secretsd/tls/ when secretsctl tls init made it)
   --audit-max-bytes N   rotate audit.log at N bytes (default 67108864)
   --audit-keep K        rotated audit logs kept (default 5)
   --logrotate           rotate with /etc/logrotate.d/secretsd (weekly, SIGHUP) instead

@@ -5,8 +5,8 @@
 
 /** The unit's name. */
 export const SERVICE = "secretsd.service";
-/** The service's data dir: StateDirectory=vm-auth. */
-export const DATA_DIR = "/var/lib/vm-auth";
+/** The service's data dir: StateDirectory=secretsd. */
+export const DATA_DIR = "/var/lib/secretsd";
 /** First line of every file install writes; uninstall removes only files that start with it. */
 export const MARK = "# Written by secretsd install; rewritten on each install.";
 
@@ -44,10 +44,13 @@ ExecStart=${spec.execStart.join(" ")}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2
-# /var/lib/vm-auth (data dir: store, master key, audit log) and /run/vm-auth (the socket).
-StateDirectory=vm-auth
+# /var/lib/secretsd (data dir: store, master key, audit log) and /run/secretsd (the socket).
+# Not "vm-auth": that is the shim's (vm-auth-shim.service, root); systemd chowns these
+# directories to the unit's user at each start, so shared names would hand this data dir to
+# whichever unit started last (test/e2e/secretsd-unit.test.ts runs both on one machine).
+StateDirectory=secretsd
 StateDirectoryMode=0700
-RuntimeDirectory=vm-auth
+RuntimeDirectory=secretsd
 RuntimeDirectoryMode=0755
 UMask=0077
 ${creds}# node raises its own descriptor limit with setrlimit, which ~@resources refuses: one

@@ -6,7 +6,7 @@
  * Precedence: flags, then VM_AUTH_* variables, then the default unix socket
  * `$VM_AUTH_HOME/secretsd.sock`, else `~/.local/share/vm-auth/secretsd.sock` (the daemon's
  * default data dir, server/config.ts); when that does not exist and VM_AUTH_HOME is unset,
- * the system service's `/run/vm-auth/secretsd.sock` (`secretsd install`) if it exists.
+ * the system service's `/run/secretsd/secretsd.sock` (`secretsd install`) if it exists.
  */
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -21,7 +21,7 @@ export const connectionArgs = {
     type: "string",
     valueHint: "path",
     description:
-      "unix socket of secretsd (env VM_AUTH_SOCKET; default $VM_AUTH_HOME/secretsd.sock, else ~/.local/share/vm-auth/secretsd.sock, else the service's /run/vm-auth/secretsd.sock)",
+      "unix socket of secretsd (env VM_AUTH_SOCKET; default $VM_AUTH_HOME/secretsd.sock, else ~/.local/share/vm-auth/secretsd.sock, else the service's /run/secretsd/secretsd.sock)",
   },
   server: {
     type: "string",
@@ -56,8 +56,8 @@ export interface Connection {
   readonly target: string;
 }
 
-/** Where the system service (`secretsd install`) listens: RuntimeDirectory=vm-auth. */
-export const SERVICE_SOCKET = "/run/vm-auth/secretsd.sock";
+/** Where the system service (`secretsd install`) listens: RuntimeDirectory=secretsd. */
+export const SERVICE_SOCKET = "/run/secretsd/secretsd.sock";
 
 let lastTarget: string | undefined;
 

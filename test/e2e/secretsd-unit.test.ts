@@ -3,7 +3,7 @@
  * machine: `secretsd install --listen … --tls-dir … --enable --now` from the built bundle, then
  * proof that the unit serves: its own user and 0700 state dir, the TLS pair arriving through
  * LoadCredential= from a root-only directory, secretsctl as root finding
- * /run/vm-auth/secretsd.sock on its own, a VM token reading its env over TCP+TLS (the machine
+ * /run/secretsd/secretsd.sock on its own, a VM token reading its env over TCP+TLS (the machine
  * shares the host network), `systemctl reload` reopening the audit log after a logrotate-style
  * `mv`, the `systemd-analyze security` exposure, why MemoryDenyWriteExecute= stays off, and
  * `uninstall` removing what install wrote. Skips only when nspawn is unavailable, and fails
@@ -35,6 +35,8 @@ if (!avail.ok) {
 }
 
 const TLS_DIR = "/etc/vm-auth-tls";
+/** The service's data dir: StateDirectory= of secretsd.service. */
+const DATA_DIR = "/var/lib/secretsd";
 /**
  * Measured 1.1 ("OK") on systemd 252. What is left is what a network daemon on node needs:
  * its network (PrivateNetwork, IPAddressDeny, AF_INET/AF_INET6/AF_UNIX: 0.9 of it), the host's
@@ -95,8 +97,8 @@ describe.skipIf(!avail.ok && !inCI)("secretsd as a systemd service (nspawn)", ()
     expect((await c.systemctl("is-active", "secretsd.service")).trim()).toBe("active");
     expect((await c.systemctl("is-enabled", "secretsd.service")).trim()).toBe("enabled");
     const st = async (p: string) => (await c.exec(["stat", "-c", "%U:%G %a", p])).stdout.trim();
-    expect(await st("/var/lib/vm-auth")).toBe("vm-auth:vm-auth 700");
-    expect(await st("/var/lib/vm-auth/master.key")).toBe("vm-auth:vm-auth 600");
+    expect(await st("/var/lib/secretsd")).toBe("vm-auth:vm-auth 700");
+    expect(await st("/var/lib/secretsd/master.key")).toBe("vm-auth:vm-auth 600");
     expect(await st(SERVICE_SOCKET)).toBe("vm-auth:vm-auth 600");
     const pid = await c.mainPid("secretsd.service");
     const status = await c.readFile(`/proc/${pid}/status`);
@@ -110,7 +112,7 @@ describe.skipIf(!avail.ok && !inCI)("secretsd as a systemd service (nspawn)", ()
     expect(Number(nofile?.[1])).toBeGreaterThanOrEqual(16384);
     const journal = await unitJournal(c);
     expect(journal).toContain('"msg":"tls","component":"secretsd","source":"credentials"');
-    expect(journal).toContain('"dataDir":"/var/lib/vm-auth"');
+    expect(journal).toContain('"dataDir":"/var/lib/secretsd"');
   });
 
   it("secretsctl as root finds the service's socket; a VM token gets its env over TCP + TLS", async () => {
@@ -132,18 +134,54 @@ describe.skipIf(!avail.ok && !inCI)("secretsd as a systemd service (nspawn)", ()
     }
   });
 
+  it("the shim's unit on the same machine leaves secretsd's directories alone", async () => {
+    // Both units declare StateDirectory=/RuntimeDirectory=; systemd chowns such a directory to
+    // the unit's user at every start. Shared names would hand secretsd's data dir to root.
+    const token = (await secretsctl(c, ["vm", "add", "self"])).stdout.trim();
+    await c.writeFile("/etc/vm-auth/token", `${token}\n`, 0o600);
+    await c.writeFile("/etc/vm-auth/ca.pem", readFileSync(join(host, "ca.pem")), 0o644);
+    await c.writeFile(
+      "/etc/systemd/system/self-app.service",
+      "[Service]\nExecStart=/bin/sleep infinity\n",
+    );
+    await c.exec([
+      "node",
+      "/opt/vm-auth/dist/shim.cjs",
+      "install",
+      ...["--server", `127.0.0.1:${port}`, "--token-file", "/etc/vm-auth/token"],
+      ...["--ca", "/etc/vm-auth/ca.pem", "--unit", "self-app.service:UNIT_E2E_KEY"],
+      "--enable",
+      "--now",
+    ]);
+    await waitForPath(c, "/run/vm-auth/env");
+    expect((await c.systemctl("is-active", "vm-auth-shim.service")).trim()).toBe("active");
+    const st = async (p: string) => (await c.exec(["stat", "-c", "%U:%G %a", p])).stdout.trim();
+    expect(await st(DATA_DIR)).toBe("vm-auth:vm-auth 700");
+    expect(await st(`${DATA_DIR}/master.key`)).toBe("vm-auth:vm-auth 600");
+    expect(await st("/var/lib/vm-auth")).toBe("root:root 700");
+    // secretsd, running all along, still writes its store; and after a restart of each.
+    await secretsctl(c, ["add", "after-shim", "--env", "AFTER_SHIM"], { input: `${value}\n` });
+    await c.systemctl("restart", "secretsd.service");
+    await waitForPath(c, SERVICE_SOCKET);
+    await c.systemctl("restart", "vm-auth-shim.service");
+    await secretsctl(c, ["add", "after-both", "--env", "AFTER_BOTH"], { input: `${value}\n` });
+    expect((await secretsctl(c, ["list"])).stdout).toContain("after-both");
+    expect(await st(DATA_DIR)).toBe("vm-auth:vm-auth 700");
+    await c.exec(["node", "/opt/vm-auth/dist/shim.cjs", "uninstall", "--purge"]);
+  });
+
   it("systemctl reload reopens the audit log after a logrotate-style mv; audit reads both files", async () => {
-    await c.exec(["mv", "/var/lib/vm-auth/audit.log", "/var/lib/vm-auth/audit.log.1"]);
+    await c.exec(["mv", "/var/lib/secretsd/audit.log", "/var/lib/secretsd/audit.log.1"]);
     await c.systemctl("reload", "secretsd.service");
     await waitFor(async () => (await unitJournal(c)).includes('"msg":"audit log reopened"'));
     await secretsctl(c, ["get", "unit-e2e-key"]);
-    const before = await c.readFile("/var/lib/vm-auth/audit.log.1");
-    const after = await c.readFile("/var/lib/vm-auth/audit.log");
+    const before = await c.readFile("/var/lib/secretsd/audit.log.1");
+    const after = await c.readFile("/var/lib/secretsd/audit.log");
     expect(before).toContain('"action":"env.get"');
     expect(before).not.toContain('"action":"secret.read"');
     expect(after).toContain('"action":"secret.read"');
     expect(
-      (await c.exec(["stat", "-c", "%U %a", "/var/lib/vm-auth/audit.log"])).stdout.trim(),
+      (await c.exec(["stat", "-c", "%U %a", "/var/lib/secretsd/audit.log"])).stdout.trim(),
     ).toBe("vm-auth 600");
     const audit = JSON.parse(
       (await secretsctl(c, ["audit", "--json", "--limit", "100"])).stdout,
@@ -157,7 +195,7 @@ describe.skipIf(!avail.ok && !inCI)("secretsd as a systemd service (nspawn)", ()
     const keep = join(testRoot() ?? host, "secretsd-unit-e2e");
     mkdirSync(keep, { recursive: true });
     for (const f of ["store.json", "store.json.wal", "audit.log", "audit.log.1"]) {
-      const r = await c.execRaw(["cat", `/var/lib/vm-auth/${f}`], { allowFail: true });
+      const r = await c.execRaw(["cat", `/var/lib/secretsd/${f}`], { allowFail: true });
       writeFileSync(join(keep, f), r.stdout);
     }
     writeFileSync(join(keep, "journal.log"), await unitJournal(c));
@@ -197,7 +235,7 @@ describe.skipIf(!avail.ok && !inCI)("secretsd as a systemd service (nspawn)", ()
   it("uninstall removes what install wrote and keeps the data dir; --purge removes it and the user", async () => {
     const out = await secretsd(c, ["uninstall"]);
     expect(out.stdout).toContain("removed /etc/systemd/system/secretsd.service");
-    expect(out.stdout).toContain("kept /var/lib/vm-auth");
+    expect(out.stdout).toContain("kept /var/lib/secretsd");
     const gone = await c.exec(["systemctl", "cat", "secretsd.service"], { allowFail: true });
     expect(gone.code).not.toBe(0);
     expect((await c.exec(["test", "-e", "/usr/local/lib/vm-auth"], { allowFail: true })).code).toBe(
@@ -205,15 +243,15 @@ describe.skipIf(!avail.ok && !inCI)("secretsd as a systemd service (nspawn)", ()
     );
     expect((await c.exec(["test", "-e", SERVICE_SOCKET], { allowFail: true })).code).toBe(1);
     expect(
-      (await c.exec(["test", "-f", "/var/lib/vm-auth/master.key"], { allowFail: true })).code,
+      (await c.exec(["test", "-f", "/var/lib/secretsd/master.key"], { allowFail: true })).code,
     ).toBe(0);
     // Its TLS files were the administrator's: untouched.
     expect((await c.exec(["test", "-f", `${TLS_DIR}/server.key`], { allowFail: true })).code).toBe(
       0,
     );
     const purge = await secretsd(c, ["uninstall", "--purge"]);
-    expect(purge.stdout).toContain("removed /var/lib/vm-auth");
-    expect((await c.exec(["test", "-e", "/var/lib/vm-auth"], { allowFail: true })).code).toBe(1);
+    expect(purge.stdout).toContain("removed /var/lib/secretsd");
+    expect((await c.exec(["test", "-e", "/var/lib/secretsd"], { allowFail: true })).code).toBe(1);
     // The user install created (its comment says so) goes with --purge.
     expect((await c.exec(["id", "vm-auth"], { allowFail: true })).code).not.toBe(0);
   });

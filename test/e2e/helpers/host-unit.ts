@@ -13,7 +13,7 @@ const REPO = resolve(import.meta.dirname, "../../..");
 export const PKG_IN = "/opt/vm-auth";
 export const SECRETSD_IN = `${PKG_IN}/dist/bin/secretsd.js`;
 export const SECRETSCTL_IN = `${PKG_IN}/dist/bin/secretsctl.js`;
-export const SERVICE_SOCKET = "/run/vm-auth/secretsd.sock";
+export const SERVICE_SOCKET = "/run/secretsd/secretsd.sock";
 
 /** Throws unless the secretsd and secretsctl bundles are built. */
 export function requireBuiltHost(): void {
