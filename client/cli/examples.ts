@@ -19,6 +19,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'echo "$OPENAI_KEY" | secretsctl add openai',
     "secretsctl add db-password --scope group:prod --env DATABASE_PASSWORD",
     "secretsctl add stripe --scope vm:web1 --expires-at +90d --label team=billing",
+    "secretsctl add gcp-sa --from-file sa.json --env GOOGLE_CREDENTIALS",
+    "secretsctl add tls-key @key.pem         # the file, byte for byte",
   ],
   list: ["secretsctl list", "secretsctl list --scope group:prod", "secretsctl list --json"],
   get: [
@@ -32,7 +34,10 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     "secretsctl update openai --expires-at +30d",
     "secretsctl update openai --no-expires-at",
   ],
-  remove: ["secretsctl remove openai"],
+  remove: [
+    "secretsctl remove openai",
+    "secretsctl remove openai --yes   # no question on a terminal",
+  ],
   rotate: [
     "secretsctl rotate openai               # new value from a prompt or stdin",
     "secretsctl rotate openai --plan        # which VMs and units it would reach; changes nothing",
@@ -44,6 +49,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     "secretsctl export web1",
     "secretsctl export web1 --format json",
     "secretsctl export web1 --format systemd > web1.env",
+    'eval "$(secretsctl export web1 --format shell)"',
   ],
   run: [
     "secretsctl run --vm web1 -- node app.js",
@@ -53,6 +59,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   import: [
     "secretsctl import .env --dry-run",
     "secretsctl import .env --scope vm:web1 --prefix web.",
+    "secretsctl import .env --atomic         # every line or none",
+    "secretsctl import .env --scope vm:web1 --move-scope --yes",
   ],
   status: ["secretsctl status", "secretsctl status --json"],
   version: ["secretsctl version", "secretsctl version --json", "secretsctl --version"],
