@@ -1,18 +1,27 @@
 /**
  * VMs, groups and tokens. Tokens are 32 random bytes with a recognisable prefix, shown once,
- * stored only as keyed BLAKE2b hashes and compared in constant time.
+ * stored only as keyed BLAKE2b hashes and compared in constant time. A team member (issue
+ * #13, permissions.ts) sees and acts on only its teams' groups and the VMs in them: anything
+ * else is NOT_FOUND, as if it did not exist.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { alreadyExists, failedPrecondition, notFound, unauthenticated } from "../errors.js";
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  unauthenticated,
+} from "../errors.js";
 import type { StoreView } from "../store/store.js";
 import type { TokenRecord, VmRecord } from "../store/types.js";
 import type { Caller } from "./caller.js";
 import type { Actor, Deps } from "./context.js";
+import { teamGroups, vmInGroups } from "./permissions.js";
 import { audited } from "./shared.js";
+import { ADMIN_TOKEN_PREFIX, createUserUseCases } from "./users.js";
 import { checkNodeName } from "./validate.js";
 
 const VM_TOKEN_PREFIX = "vmat_";
-const ADMIN_TOKEN_PREFIX = "vmadm_";
 
 export function createAccessUseCases(deps: Deps) {
   const { store, barrier } = deps;
@@ -25,6 +34,9 @@ export function createAccessUseCases(deps: Deps) {
   };
 
   return {
+    /** Users and teams (issue #13): they share the admin tokens' records. */
+    users: createUserUseCases(deps),
+
     /** The caller a bearer token stands for; UNAUTHENTICATED for anything else. */
     authenticate(token: string): Caller {
       if (!token.startsWith(VM_TOKEN_PREFIX) && !token.startsWith(ADMIN_TOKEN_PREFIX)) {
@@ -49,7 +61,16 @@ export function createAccessUseCases(deps: Deps) {
         const { token, record } = issue(VM_TOKEN_PREFIX);
         const vm = await store.mutate((data, tx) => {
           if (data.vms[name]) throw alreadyExists("name", `vm '${name}' already exists`);
-          for (const g of groups) if (!data.groups[g]) throw notFound("group", g, "groups");
+          const mine = teamGroups(actor.caller, data);
+          for (const g of groups) {
+            if (!data.groups[g] || (mine && !mine.has(g))) throw notFound("group", g, "groups");
+          }
+          if (mine && groups.length === 0) {
+            throw invalidArgument(
+              "groups",
+              "a team member's VM must be in one of the team's groups",
+            );
+          }
           return tx.put("vms", {
             name,
             groups: groups.sort(),
@@ -61,8 +82,12 @@ export function createAccessUseCases(deps: Deps) {
       });
     },
 
-    listVms(): VmRecord[] {
-      return Object.values(store.data.vms).sort((a, b) => a.name.localeCompare(b.name));
+    /** Every VM, or for a team member those in its teams' groups. */
+    listVms(actor?: Actor): VmRecord[] {
+      const mine = actor && teamGroups(actor.caller, store.data);
+      return Object.values(store.data.vms)
+        .filter((v) => vmInGroups(v, mine))
+        .sort((a, b) => a.name.localeCompare(b.name));
     },
 
     async updateVm(actor: Actor, nameIn: string, add: string[], remove: string[]) {
@@ -71,11 +96,24 @@ export function createAccessUseCases(deps: Deps) {
         for (const g of add) checkNodeName("add_groups", "group", g);
         for (const g of remove) checkNodeName("remove_groups", "group", g);
         return store.mutate((data, tx) => {
-          const vm = getVm(data, name);
-          for (const g of add) if (!data.groups[g]) throw notFound("group", g, "add_groups");
+          const mine = teamGroups(actor.caller, data);
+          const vm = getVm(data, name, mine);
+          for (const g of add) {
+            if (!data.groups[g] || (mine && !mine.has(g))) throw notFound("group", g, "add_groups");
+          }
+          // A team member keeps the VM's groups outside its teams as they are.
+          for (const g of remove) {
+            if (mine && !mine.has(g)) throw notFound("group", g, "remove_groups");
+          }
           const next = new Set(vm.groups);
           for (const g of add) next.add(g);
           for (const g of remove) next.delete(g);
+          if (mine && !vmInGroups({ groups: [...next] }, mine)) {
+            throw invalidArgument(
+              "remove_groups",
+              "a team member's VM must stay in one of the team's groups",
+            );
+          }
           return tx.put("vms", { ...vm, groups: [...next].sort() });
         });
       });
@@ -85,7 +123,7 @@ export function createAccessUseCases(deps: Deps) {
       return audited(deps, actor, "change", "vm.delete", { vm: nameIn }, async () => {
         const name = checkNodeName("name", "vm", nameIn);
         return store.mutate((data, tx) => {
-          getVm(data, name);
+          getVm(data, name, teamGroups(actor.caller, data));
           refuseIfScoped(data, `vm:${name}`);
           tx.delete("vms", name);
           return { revision: tx.revision };
@@ -98,7 +136,7 @@ export function createAccessUseCases(deps: Deps) {
         const name = checkNodeName("name", "vm", nameIn);
         const { token, record } = issue(VM_TOKEN_PREFIX);
         await store.mutate((data, tx) => {
-          const vm = getVm(data, name);
+          const vm = getVm(data, name, teamGroups(actor.caller, data));
           tx.put("vms", { ...vm, tokens: keepExisting ? [...vm.tokens, record] : [record] });
         });
         return { token };
@@ -109,7 +147,7 @@ export function createAccessUseCases(deps: Deps) {
       return audited(deps, actor, "change", "vm.revoke", { vm: nameIn }, async (note) => {
         const name = checkNodeName("name", "vm", nameIn);
         const revoked = await store.mutate((data, tx) => {
-          const vm = getVm(data, name);
+          const vm = getVm(data, name, teamGroups(actor.caller, data));
           tx.put("vms", { ...vm, tokens: [] });
           return vm.tokens.length;
         });
@@ -135,9 +173,12 @@ export function createAccessUseCases(deps: Deps) {
       );
     },
 
-    listGroups() {
+    /** Every group, or for a team member its teams' groups (with only the VMs it may see). */
+    listGroups(actor?: Actor) {
       const data = store.data;
+      const mine = actor && teamGroups(actor.caller, data);
       return Object.values(data.groups)
+        .filter((g) => mine === undefined || mine.has(g.name))
         .sort((a, b) => a.name.localeCompare(b.name))
         .map((g) => ({
           ...g,
@@ -159,8 +200,23 @@ export function createAccessUseCases(deps: Deps) {
         async () => {
           const name = checkNodeName("name", "group", nameIn);
           return store.mutate((data, tx) => {
-            if (!data.groups[name]) throw notFound("group", name, "name");
+            const mine = teamGroups(actor.caller, data);
+            if (!data.groups[name] || (mine && !mine.has(name))) {
+              throw notFound("group", name, "name");
+            }
             refuseIfScoped(data, `group:${name}`);
+            // A team is the groups that name it: its last one cannot go while it exists.
+            for (const t of data.groups[name]?.teams ?? []) {
+              const others = Object.values(data.groups).filter(
+                (g) => g.name !== name && g.teams?.includes(t),
+              );
+              if (others.length === 0) {
+                throw failedPrecondition(
+                  `group ${name} is team ${t}'s only group; remove the team first (secretsctl team remove ${t})`,
+                  "name",
+                );
+              }
+            }
             for (const vm of Object.values(data.vms)) {
               if (vm.groups.includes(name)) {
                 tx.put("vms", { ...vm, groups: vm.groups.filter((g) => g !== name) });
@@ -184,7 +240,7 @@ export function createAccessUseCases(deps: Deps) {
           const { token, record } = issue(ADMIN_TOKEN_PREFIX);
           const rec = await store.mutate((data, tx) => {
             if (data.adminTokens[name]) {
-              throw alreadyExists("name", `admin token '${name}' already exists`);
+              throw alreadyExists("name", `admin token or user '${name}' already exists`);
             }
             return tx.put("adminTokens", { ...record, name });
           });
@@ -193,8 +249,11 @@ export function createAccessUseCases(deps: Deps) {
       );
     },
 
+    /** Every user that has a token (users without one have nothing to list here). */
     listAdminTokens() {
-      return Object.values(store.data.adminTokens).sort((a, b) => a.name.localeCompare(b.name));
+      return Object.values(store.data.adminTokens)
+        .filter((t) => t.hash !== "")
+        .sort((a, b) => a.name.localeCompare(b.name));
     },
 
     async revokeAdminToken(actor: Actor, nameIn: string) {
@@ -223,7 +282,9 @@ export function createAccessUseCases(deps: Deps) {
       for (const t of vm.tokens) byHash.set(t.hash, { kind: "vm", vm: vm.name, tokenId: t.id });
     }
     for (const t of Object.values(data.adminTokens)) {
-      byHash.set(t.hash, { kind: "admin", name: t.name });
+      if (t.hash === "") continue;
+      const teams = t.teams ?? [];
+      byHash.set(t.hash, { kind: "admin", name: t.name, role: t.role ?? "admin", teams });
     }
     index = { revision: data.revision, byHash };
     return byHash;
@@ -234,9 +295,10 @@ export type AccessUseCases = ReturnType<typeof createAccessUseCases>;
 
 // --- internal ---
 
-function getVm(data: StoreView, name: string): VmRecord {
+/** The VM `name`; NOT_FOUND when there is none or it is outside the caller's teams. */
+function getVm(data: StoreView, name: string, mine?: ReadonlySet<string>): VmRecord {
   const vm = data.vms[name];
-  if (!vm) throw notFound("vm", name, "name");
+  if (!vm || !vmInGroups(vm, mine)) throw notFound("vm", name, "name");
   return vm;
 }
 

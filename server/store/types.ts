@@ -177,6 +177,11 @@ export interface ManifestRecord {
 export interface GroupRecord {
   name: string;
   createdAt: string;
+  /**
+   * The teams bound to this group (issue #13), sorted; absent in older documents. A team is
+   * the set of groups that name it: it lives here, not in a section of its own.
+   */
+  teams?: string[];
   /** Store revision of the last put of this record (stamped by the store). */
   modRevision: number;
 }
@@ -199,9 +204,21 @@ export interface VmRecord {
   modRevision: number;
 }
 
-/** A named admin token. */
+/** What a user may do (server/secrets/permissions.ts). */
+export type RoleRecord = "admin" | "operator" | "viewer";
+
+/**
+ * A user and its token (issue #13); the section keeps its older name, adminTokens. A record
+ * written before users existed has no `role`: it is a user of role admin named after its
+ * token, which is how every admin token keeps working as it did. A user created without a
+ * token has `id` and `hash` empty until one is issued.
+ */
 export interface AdminTokenRecord extends TokenRecord {
   name: string;
+  /** Absent in older documents: admin. */
+  role?: RoleRecord;
+  /** The teams the user is in, sorted; absent means none. */
+  teams?: string[];
   /** Store revision of the last put of this record (stamped by the store). */
   modRevision: number;
 }

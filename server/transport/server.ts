@@ -1,8 +1,9 @@
 /**
  * The gRPC servers. Two listeners with two policies: the unix socket (0600) is local admin
  * and needs no token; TCP needs a bearer token (exactly one `authorization` header), and a
- * VM token may call EnvService only. Health and reflection answer anyone, whatever token is
- * sent: they never look at it. Both servers share the same service handlers.
+ * VM token may call EnvService only, a user what its role allows (permissions.ts, one table
+ * for every RPC). Health and reflection answer anyone, whatever token is sent: they never
+ * look at it. Both servers share the same service handlers.
  *
  * TCP faces hostile clients (issue #8): failed authentications are throttled per peer and
  * reported in bounded volume (auth-failures.ts), connections must finish their handshake in
@@ -38,6 +39,7 @@ import { actorOf } from "../secrets/caller.js";
 import type { EnvUseCases } from "../secrets/env.js";
 import type { ManifestUseCases } from "../secrets/manifest/manifests.js";
 import type { OAuthUseCases } from "../secrets/oauth/oauth.js";
+import { refusalFor } from "../secrets/permissions.js";
 import type { RotationPlanner } from "../secrets/rotation-plan.js";
 import type { SecretUseCases } from "../secrets/secrets.js";
 import type { SystemUseCases } from "../secrets/system.js";
@@ -227,11 +229,14 @@ export function createTransport(deps: TransportDeps): Transport {
     authorize(caller: Caller, method: DescMethod) {
       if (PUBLIC.has(method.parent.typeName)) return;
       if (caller.kind === "anonymous") throw unauthenticated("authorization: token required");
-      if (caller.kind === "vm" && !VM_METHODS.has(`${method.parent.typeName}/${method.name}`)) {
+      const path = `${method.parent.typeName}/${method.name}`;
+      if (caller.kind === "vm" && !VM_METHODS.has(path)) {
         throw permissionDenied(
           `${method.name}: a VM token may only call EnvService and OAuthService's StartOAuthLogin, WaitOAuthLogin and RefreshOAuth`,
         );
       }
+      const refusal = refusalFor(caller, path, method.name);
+      if (refusal !== undefined) throw permissionDenied(refusal);
     },
   };
 

@@ -1,8 +1,15 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { AccessService, VmSchema } from "../../../proto/gen/vmauth/v1/access_pb.js";
+import type {
+  AccessService,
+  TeamSchema,
+  UserSchema,
+  VmSchema,
+} from "../../../proto/gen/vmauth/v1/access_pb.js";
+import { Role } from "../../../proto/gen/vmauth/v1/access_pb.js";
 import type { AccessUseCases } from "../../secrets/access.js";
+import type { TeamView, UserView } from "../../secrets/users.js";
 import type { Presence } from "../../secrets/watch.js";
-import type { VmRecord } from "../../store/types.js";
+import type { RoleRecord, VmRecord } from "../../store/types.js";
 import type { ServiceImpl } from "../adapter.js";
 import { ts } from "../convert.js";
 
@@ -12,6 +19,7 @@ export function accessHandlers(
   /** Required manifest entries a VM has no good value for (issue #11). */
   missingRequired: (vm: string) => string[],
 ): ServiceImpl<typeof AccessService> {
+  const users = access.users;
   const toVm = (r: VmRecord): MessageInitShape<typeof VmSchema> => {
     const p = presence.of(r.name);
     return {
@@ -37,8 +45,8 @@ export function accessHandlers(
       const r = await access.createVm(ctx, req.name, req.groups);
       return { vm: toVm(r.vm), token: r.token };
     },
-    async listVms() {
-      return { vms: access.listVms().map(toVm) };
+    async listVms(_req, ctx) {
+      return { vms: access.listVms(ctx).map(toVm) };
     },
     async updateVm(req, ctx) {
       return { vm: toVm(await access.updateVm(ctx, req.name, req.addGroups, req.removeGroups)) };
@@ -57,9 +65,9 @@ export function accessHandlers(
       const g = await access.createGroup(ctx, req.name);
       return { group: { name: g.name, createdAt: ts(g.createdAt) } };
     },
-    async listGroups() {
+    async listGroups(_req, ctx) {
       return {
-        groups: access.listGroups().map((g) => ({
+        groups: access.listGroups(ctx).map((g) => ({
           name: g.name,
           vms: g.vms,
           secretCount: g.secretCount,
@@ -89,5 +97,69 @@ export function accessHandlers(
       await access.revokeAdminToken(ctx, req.name);
       return {};
     },
+    async createUser(req, ctx) {
+      const u = await users.createUser(ctx, req.name, roleOf(req.role), req.teams);
+      return { user: toUser(u) };
+    },
+    async listUsers() {
+      return { users: users.listUsers().map(toUser) };
+    },
+    async deleteUser(req, ctx) {
+      await users.deleteUser(ctx, req.name);
+      return {};
+    },
+    async setUserRole(req, ctx) {
+      return { user: toUser(await users.setUserRole(ctx, req.name, roleOf(req.role))) };
+    },
+    async issueUserToken(req, ctx) {
+      const r = await users.issueUserToken(ctx, req.name);
+      return { token: r.token, user: toUser(r.user) };
+    },
+    async createTeam(req, ctx) {
+      return { team: toTeam(await users.createTeam(ctx, req.name, req.groups)) };
+    },
+    async listTeams() {
+      return { teams: users.listTeams().map(toTeam) };
+    },
+    async deleteTeam(req, ctx) {
+      await users.deleteTeam(ctx, req.name);
+      return {};
+    },
+    async setTeamMembers(req, ctx) {
+      return { team: toTeam(await users.setTeamMembers(ctx, req.name, req.add, req.remove)) };
+    },
   };
+}
+
+// --- internal ---
+
+const ROLE_OF: Partial<Record<Role, RoleRecord>> = {
+  [Role.ADMIN]: "admin",
+  [Role.OPERATOR]: "operator",
+  [Role.VIEWER]: "viewer",
+};
+const ROLE_TO: Record<RoleRecord, Role> = {
+  admin: Role.ADMIN,
+  operator: Role.OPERATOR,
+  viewer: Role.VIEWER,
+};
+
+/** The role a request names; undefined (refused naming `role` by the use case) for none. */
+function roleOf(r: Role): RoleRecord | undefined {
+  return ROLE_OF[r];
+}
+
+function toUser(u: UserView): MessageInitShape<typeof UserSchema> {
+  return {
+    name: u.name,
+    role: ROLE_TO[u.role],
+    teams: u.teams,
+    createdAt: ts(u.createdAt),
+    hasToken: u.tokenId !== "",
+    tokenId: u.tokenId,
+  };
+}
+
+function toTeam(t: TeamView): MessageInitShape<typeof TeamSchema> {
+  return { name: t.name, groups: t.groups, members: t.members };
 }

@@ -2,8 +2,8 @@
 // @generated from file vmauth/v1/access.proto (package vmauth.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vmauth/v1/access.proto.
  */
 export const file_vmauth_v1_access: GenFile = /*@__PURE__*/
-  fileDesc("ChZ2bWF1dGgvdjEvYWNjZXNzLnByb3RvEgl2bWF1dGgudjEi+QIKAlZtEgwKBG5hbWUYASABKAkSDgoGZ3JvdXBzGAIgAygJEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3Rva2VuX2NvdW50GAQgASgNEhEKCWNvbm5lY3RlZBgFIAEoCBIYChBhcHBsaWVkX3JldmlzaW9uGAYgASgEEhUKDXZpZXdfcmV2aXNpb24YByABKAQSDgoGYmVoaW5kGAggASgIEi0KCWxhc3Rfc2VlbhgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOY2xpZW50X3ZlcnNpb24YCiABKAkSHAoUbGFzdF9yZXN0YXJ0ZWRfdW5pdHMYCyADKAkSEgoKbGFzdF9lcnJvchgMIAEoCRIQCghkaXZlcmdlZBgNIAEoCBIXCg9kYW1hZ2VkX3NlY3JldHMYDiADKAkSGAoQbWlzc2luZ19yZXF1aXJlZBgPIAMoCSIvCg9DcmVhdGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZncm91cHMYAiADKAkiPAoQQ3JlYXRlVm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnZtYXV0aC52MS5WbRINCgV0b2tlbhgCIAEoCSIQCg5MaXN0Vm1zUmVxdWVzdCItCg9MaXN0Vm1zUmVzcG9uc2USGgoDdm1zGAEgAygLMg0udm1hdXRoLnYxLlZtIkoKD1VwZGF0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCmFkZF9ncm91cHMYAiADKAkSFQoNcmVtb3ZlX2dyb3VwcxgDIAMoCSItChBVcGRhdGVWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udm1hdXRoLnYxLlZtIh8KD0RlbGV0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJIhIKEERlbGV0ZVZtUmVzcG9uc2UiOgoTSXNzdWVWbVRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDWtlZXBfZXhpc3RpbmcYAiABKAgiJQoUSXNzdWVWbVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkiJQoVUmV2b2tlVm1Ub2tlbnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiKQoWUmV2b2tlVm1Ub2tlbnNSZXNwb25zZRIPCgdyZXZva2VkGAEgASgNImgKBUdyb3VwEgwKBG5hbWUYASABKAkSCwoDdm1zGAIgAygJEhQKDHNlY3JldF9jb3VudBgDIAEoDRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIiChJDcmVhdGVHcm91cFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI2ChNDcmVhdGVHcm91cFJlc3BvbnNlEh8KBWdyb3VwGAEgASgLMhAudm1hdXRoLnYxLkdyb3VwIhMKEUxpc3RHcm91cHNSZXF1ZXN0IjYKEkxpc3RHcm91cHNSZXNwb25zZRIgCgZncm91cHMYASADKAsyEC52bWF1dGgudjEuR3JvdXAiIgoSRGVsZXRlR3JvdXBSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlR3JvdXBSZXNwb25zZSJWCgpBZG1pblRva2VuEgwKBG5hbWUYASABKAkSCgoCaWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoXQ3JlYXRlQWRtaW5Ub2tlblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJVChhDcmVhdGVBZG1pblRva2VuUmVzcG9uc2USKgoLYWRtaW5fdG9rZW4YASABKAsyFS52bWF1dGgudjEuQWRtaW5Ub2tlbhINCgV0b2tlbhgCIAEoCSIYChZMaXN0QWRtaW5Ub2tlbnNSZXF1ZXN0IkYKF0xpc3RBZG1pblRva2Vuc1Jlc3BvbnNlEisKDGFkbWluX3Rva2VucxgBIAMoCzIVLnZtYXV0aC52MS5BZG1pblRva2VuIicKF1Jldm9rZUFkbWluVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiGgoYUmV2b2tlQWRtaW5Ub2tlblJlc3BvbnNlMsMHCg1BY2Nlc3NTZXJ2aWNlEkMKCENyZWF0ZVZtEhoudm1hdXRoLnYxLkNyZWF0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5DcmVhdGVWbVJlc3BvbnNlEkAKB0xpc3RWbXMSGS52bWF1dGgudjEuTGlzdFZtc1JlcXVlc3QaGi52bWF1dGgudjEuTGlzdFZtc1Jlc3BvbnNlEkMKCFVwZGF0ZVZtEhoudm1hdXRoLnYxLlVwZGF0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5VcGRhdGVWbVJlc3BvbnNlEkMKCERlbGV0ZVZtEhoudm1hdXRoLnYxLkRlbGV0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5EZWxldGVWbVJlc3BvbnNlEk8KDElzc3VlVm1Ub2tlbhIeLnZtYXV0aC52MS5Jc3N1ZVZtVG9rZW5SZXF1ZXN0Gh8udm1hdXRoLnYxLklzc3VlVm1Ub2tlblJlc3BvbnNlElUKDlJldm9rZVZtVG9rZW5zEiAudm1hdXRoLnYxLlJldm9rZVZtVG9rZW5zUmVxdWVzdBohLnZtYXV0aC52MS5SZXZva2VWbVRva2Vuc1Jlc3BvbnNlEkwKC0NyZWF0ZUdyb3VwEh0udm1hdXRoLnYxLkNyZWF0ZUdyb3VwUmVxdWVzdBoeLnZtYXV0aC52MS5DcmVhdGVHcm91cFJlc3BvbnNlEkkKCkxpc3RHcm91cHMSHC52bWF1dGgudjEuTGlzdEdyb3Vwc1JlcXVlc3QaHS52bWF1dGgudjEuTGlzdEdyb3Vwc1Jlc3BvbnNlEkwKC0RlbGV0ZUdyb3VwEh0udm1hdXRoLnYxLkRlbGV0ZUdyb3VwUmVxdWVzdBoeLnZtYXV0aC52MS5EZWxldGVHcm91cFJlc3BvbnNlElsKEENyZWF0ZUFkbWluVG9rZW4SIi52bWF1dGgudjEuQ3JlYXRlQWRtaW5Ub2tlblJlcXVlc3QaIy52bWF1dGgudjEuQ3JlYXRlQWRtaW5Ub2tlblJlc3BvbnNlElgKD0xpc3RBZG1pblRva2VucxIhLnZtYXV0aC52MS5MaXN0QWRtaW5Ub2tlbnNSZXF1ZXN0GiIudm1hdXRoLnYxLkxpc3RBZG1pblRva2Vuc1Jlc3BvbnNlElsKEFJldm9rZUFkbWluVG9rZW4SIi52bWF1dGgudjEuUmV2b2tlQWRtaW5Ub2tlblJlcXVlc3QaIy52bWF1dGgudjEuUmV2b2tlQWRtaW5Ub2tlblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChZ2bWF1dGgvdjEvYWNjZXNzLnByb3RvEgl2bWF1dGgudjEi+QIKAlZtEgwKBG5hbWUYASABKAkSDgoGZ3JvdXBzGAIgAygJEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3Rva2VuX2NvdW50GAQgASgNEhEKCWNvbm5lY3RlZBgFIAEoCBIYChBhcHBsaWVkX3JldmlzaW9uGAYgASgEEhUKDXZpZXdfcmV2aXNpb24YByABKAQSDgoGYmVoaW5kGAggASgIEi0KCWxhc3Rfc2VlbhgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOY2xpZW50X3ZlcnNpb24YCiABKAkSHAoUbGFzdF9yZXN0YXJ0ZWRfdW5pdHMYCyADKAkSEgoKbGFzdF9lcnJvchgMIAEoCRIQCghkaXZlcmdlZBgNIAEoCBIXCg9kYW1hZ2VkX3NlY3JldHMYDiADKAkSGAoQbWlzc2luZ19yZXF1aXJlZBgPIAMoCSIvCg9DcmVhdGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZncm91cHMYAiADKAkiPAoQQ3JlYXRlVm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnZtYXV0aC52MS5WbRINCgV0b2tlbhgCIAEoCSIQCg5MaXN0Vm1zUmVxdWVzdCItCg9MaXN0Vm1zUmVzcG9uc2USGgoDdm1zGAEgAygLMg0udm1hdXRoLnYxLlZtIkoKD1VwZGF0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCmFkZF9ncm91cHMYAiADKAkSFQoNcmVtb3ZlX2dyb3VwcxgDIAMoCSItChBVcGRhdGVWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udm1hdXRoLnYxLlZtIh8KD0RlbGV0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJIhIKEERlbGV0ZVZtUmVzcG9uc2UiOgoTSXNzdWVWbVRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDWtlZXBfZXhpc3RpbmcYAiABKAgiJQoUSXNzdWVWbVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkiJQoVUmV2b2tlVm1Ub2tlbnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiKQoWUmV2b2tlVm1Ub2tlbnNSZXNwb25zZRIPCgdyZXZva2VkGAEgASgNImgKBUdyb3VwEgwKBG5hbWUYASABKAkSCwoDdm1zGAIgAygJEhQKDHNlY3JldF9jb3VudBgDIAEoDRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIiChJDcmVhdGVHcm91cFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI2ChNDcmVhdGVHcm91cFJlc3BvbnNlEh8KBWdyb3VwGAEgASgLMhAudm1hdXRoLnYxLkdyb3VwIhMKEUxpc3RHcm91cHNSZXF1ZXN0IjYKEkxpc3RHcm91cHNSZXNwb25zZRIgCgZncm91cHMYASADKAsyEC52bWF1dGgudjEuR3JvdXAiIgoSRGVsZXRlR3JvdXBSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlR3JvdXBSZXNwb25zZSJWCgpBZG1pblRva2VuEgwKBG5hbWUYASABKAkSCgoCaWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoXQ3JlYXRlQWRtaW5Ub2tlblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJVChhDcmVhdGVBZG1pblRva2VuUmVzcG9uc2USKgoLYWRtaW5fdG9rZW4YASABKAsyFS52bWF1dGgudjEuQWRtaW5Ub2tlbhINCgV0b2tlbhgCIAEoCSIYChZMaXN0QWRtaW5Ub2tlbnNSZXF1ZXN0IkYKF0xpc3RBZG1pblRva2Vuc1Jlc3BvbnNlEisKDGFkbWluX3Rva2VucxgBIAMoCzIVLnZtYXV0aC52MS5BZG1pblRva2VuIicKF1Jldm9rZUFkbWluVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiGgoYUmV2b2tlQWRtaW5Ub2tlblJlc3BvbnNlIpcBCgRVc2VyEgwKBG5hbWUYASABKAkSHQoEcm9sZRgCIAEoDjIPLnZtYXV0aC52MS5Sb2xlEg0KBXRlYW1zGAMgAygJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWhhc190b2tlbhgFIAEoCBIQCgh0b2tlbl9pZBgGIAEoCSJPChFDcmVhdGVVc2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJEh0KBHJvbGUYAiABKA4yDy52bWF1dGgudjEuUm9sZRINCgV0ZWFtcxgDIAMoCSIzChJDcmVhdGVVc2VyUmVzcG9uc2USHQoEdXNlchgBIAEoCzIPLnZtYXV0aC52MS5Vc2VyIhIKEExpc3RVc2Vyc1JlcXVlc3QiMwoRTGlzdFVzZXJzUmVzcG9uc2USHgoFdXNlcnMYASADKAsyDy52bWF1dGgudjEuVXNlciIhChFEZWxldGVVc2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIhQKEkRlbGV0ZVVzZXJSZXNwb25zZSJBChJTZXRVc2VyUm9sZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIdCgRyb2xlGAIgASgOMg8udm1hdXRoLnYxLlJvbGUiNAoTU2V0VXNlclJvbGVSZXNwb25zZRIdCgR1c2VyGAEgASgLMg8udm1hdXRoLnYxLlVzZXIiJQoVSXNzdWVVc2VyVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiRgoWSXNzdWVVc2VyVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIdCgR1c2VyGAIgASgLMg8udm1hdXRoLnYxLlVzZXIiNQoEVGVhbRIMCgRuYW1lGAEgASgJEg4KBmdyb3VwcxgCIAMoCRIPCgdtZW1iZXJzGAMgAygJIjEKEUNyZWF0ZVRlYW1SZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGZ3JvdXBzGAIgAygJIjMKEkNyZWF0ZVRlYW1SZXNwb25zZRIdCgR0ZWFtGAEgASgLMg8udm1hdXRoLnYxLlRlYW0iEgoQTGlzdFRlYW1zUmVxdWVzdCIzChFMaXN0VGVhbXNSZXNwb25zZRIeCgV0ZWFtcxgBIAMoCzIPLnZtYXV0aC52MS5UZWFtIiEKEURlbGV0ZVRlYW1SZXF1ZXN0EgwKBG5hbWUYASABKAkiFAoSRGVsZXRlVGVhbVJlc3BvbnNlIkIKFVNldFRlYW1NZW1iZXJzUmVxdWVzdBIMCgRuYW1lGAEgASgJEgsKA2FkZBgCIAMoCRIOCgZyZW1vdmUYAyADKAkiNwoWU2V0VGVhbU1lbWJlcnNSZXNwb25zZRIdCgR0ZWFtGAEgASgLMg8udm1hdXRoLnYxLlRlYW0qUAoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDgoKUk9MRV9BRE1JThABEhEKDVJPTEVfT1BFUkFUT1IQAhIPCgtST0xFX1ZJRVdFUhADMvsMCg1BY2Nlc3NTZXJ2aWNlEkMKCENyZWF0ZVZtEhoudm1hdXRoLnYxLkNyZWF0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5DcmVhdGVWbVJlc3BvbnNlEkAKB0xpc3RWbXMSGS52bWF1dGgudjEuTGlzdFZtc1JlcXVlc3QaGi52bWF1dGgudjEuTGlzdFZtc1Jlc3BvbnNlEkMKCFVwZGF0ZVZtEhoudm1hdXRoLnYxLlVwZGF0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5VcGRhdGVWbVJlc3BvbnNlEkMKCERlbGV0ZVZtEhoudm1hdXRoLnYxLkRlbGV0ZVZtUmVxdWVzdBobLnZtYXV0aC52MS5EZWxldGVWbVJlc3BvbnNlEk8KDElzc3VlVm1Ub2tlbhIeLnZtYXV0aC52MS5Jc3N1ZVZtVG9rZW5SZXF1ZXN0Gh8udm1hdXRoLnYxLklzc3VlVm1Ub2tlblJlc3BvbnNlElUKDlJldm9rZVZtVG9rZW5zEiAudm1hdXRoLnYxLlJldm9rZVZtVG9rZW5zUmVxdWVzdBohLnZtYXV0aC52MS5SZXZva2VWbVRva2Vuc1Jlc3BvbnNlEkwKC0NyZWF0ZUdyb3VwEh0udm1hdXRoLnYxLkNyZWF0ZUdyb3VwUmVxdWVzdBoeLnZtYXV0aC52MS5DcmVhdGVHcm91cFJlc3BvbnNlEkkKCkxpc3RHcm91cHMSHC52bWF1dGgudjEuTGlzdEdyb3Vwc1JlcXVlc3QaHS52bWF1dGgudjEuTGlzdEdyb3Vwc1Jlc3BvbnNlEkwKC0RlbGV0ZUdyb3VwEh0udm1hdXRoLnYxLkRlbGV0ZUdyb3VwUmVxdWVzdBoeLnZtYXV0aC52MS5EZWxldGVHcm91cFJlc3BvbnNlElsKEENyZWF0ZUFkbWluVG9rZW4SIi52bWF1dGgudjEuQ3JlYXRlQWRtaW5Ub2tlblJlcXVlc3QaIy52bWF1dGgudjEuQ3JlYXRlQWRtaW5Ub2tlblJlc3BvbnNlElgKD0xpc3RBZG1pblRva2VucxIhLnZtYXV0aC52MS5MaXN0QWRtaW5Ub2tlbnNSZXF1ZXN0GiIudm1hdXRoLnYxLkxpc3RBZG1pblRva2Vuc1Jlc3BvbnNlElsKEFJldm9rZUFkbWluVG9rZW4SIi52bWF1dGgudjEuUmV2b2tlQWRtaW5Ub2tlblJlcXVlc3QaIy52bWF1dGgudjEuUmV2b2tlQWRtaW5Ub2tlblJlc3BvbnNlEkkKCkNyZWF0ZVVzZXISHC52bWF1dGgudjEuQ3JlYXRlVXNlclJlcXVlc3QaHS52bWF1dGgudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkYKCUxpc3RVc2VycxIbLnZtYXV0aC52MS5MaXN0VXNlcnNSZXF1ZXN0Ghwudm1hdXRoLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlEkkKCkRlbGV0ZVVzZXISHC52bWF1dGgudjEuRGVsZXRlVXNlclJlcXVlc3QaHS52bWF1dGgudjEuRGVsZXRlVXNlclJlc3BvbnNlEkwKC1NldFVzZXJSb2xlEh0udm1hdXRoLnYxLlNldFVzZXJSb2xlUmVxdWVzdBoeLnZtYXV0aC52MS5TZXRVc2VyUm9sZVJlc3BvbnNlElUKDklzc3VlVXNlclRva2VuEiAudm1hdXRoLnYxLklzc3VlVXNlclRva2VuUmVxdWVzdBohLnZtYXV0aC52MS5Jc3N1ZVVzZXJUb2tlblJlc3BvbnNlEkkKCkNyZWF0ZVRlYW0SHC52bWF1dGgudjEuQ3JlYXRlVGVhbVJlcXVlc3QaHS52bWF1dGgudjEuQ3JlYXRlVGVhbVJlc3BvbnNlEkYKCUxpc3RUZWFtcxIbLnZtYXV0aC52MS5MaXN0VGVhbXNSZXF1ZXN0Ghwudm1hdXRoLnYxLkxpc3RUZWFtc1Jlc3BvbnNlEkkKCkRlbGV0ZVRlYW0SHC52bWF1dGgudjEuRGVsZXRlVGVhbVJlcXVlc3QaHS52bWF1dGgudjEuRGVsZXRlVGVhbVJlc3BvbnNlElUKDlNldFRlYW1NZW1iZXJzEiAudm1hdXRoLnYxLlNldFRlYW1NZW1iZXJzUmVxdWVzdBohLnZtYXV0aC52MS5TZXRUZWFtTWVtYmVyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Vm is a registered VM and what is known of its shim. The shim fields (connected through
@@ -728,11 +728,549 @@ export const RevokeAdminTokenResponseSchema: GenMessage<RevokeAdminTokenResponse
   messageDesc(file_vmauth_v1_access, 26);
 
 /**
- * AccessService manages VMs, groups and tokens. Tokens are shown once and stored only as
- * keyed hashes. Only the local admin (unix socket) and admin tokens may call it; a VM token
- * gets PERMISSION_DENIED. Every change is audited.
+ * User is a person (or program) calling over TCP with a bearer token; never the token itself.
  *
- * VM, group and admin token names are hostname-like: ^[a-z0-9][a-z0-9_.-]{0,62}$ (1 to 63
+ * @generated from message vmauth.v1.User
+ */
+export type User = Message<"vmauth.v1.User"> & {
+  /**
+   * The user's name (hostname-like).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the user may do.
+   *
+   * @generated from field: vmauth.v1.Role role = 2;
+   */
+  role: Role;
+
+  /**
+   * The teams the user is in, sorted.
+   *
+   * @generated from field: repeated string teams = 3;
+   */
+  teams: string[];
+
+  /**
+   * When the user was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Whether the user has a token (false until IssueUserToken).
+   *
+   * @generated from field: bool has_token = 5;
+   */
+  hasToken: boolean;
+
+  /**
+   * Short public id of the user's token; empty without one.
+   *
+   * @generated from field: string token_id = 6;
+   */
+  tokenId: string;
+};
+
+/**
+ * Describes the message vmauth.v1.User.
+ * Use `create(UserSchema)` to create a new message.
+ */
+export const UserSchema: GenMessage<User> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 27);
+
+/**
+ * CreateUserRequest describes a new user.
+ *
+ * @generated from message vmauth.v1.CreateUserRequest
+ */
+export type CreateUserRequest = Message<"vmauth.v1.CreateUserRequest"> & {
+  /**
+   * The user's name: ^[a-z0-9][a-z0-9_.-]{0,62}$. Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The user's role. Required (ROLE_UNSPECIFIED is INVALID_ARGUMENT naming role).
+   *
+   * @generated from field: vmauth.v1.Role role = 2;
+   */
+  role: Role;
+
+  /**
+   * Teams to put the user in; each must exist.
+   *
+   * @generated from field: repeated string teams = 3;
+   */
+  teams: string[];
+};
+
+/**
+ * Describes the message vmauth.v1.CreateUserRequest.
+ * Use `create(CreateUserRequestSchema)` to create a new message.
+ */
+export const CreateUserRequestSchema: GenMessage<CreateUserRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 28);
+
+/**
+ * CreateUserResponse is the new user.
+ *
+ * @generated from message vmauth.v1.CreateUserResponse
+ */
+export type CreateUserResponse = Message<"vmauth.v1.CreateUserResponse"> & {
+  /**
+   * The user as created (no token yet).
+   *
+   * @generated from field: vmauth.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message vmauth.v1.CreateUserResponse.
+ * Use `create(CreateUserResponseSchema)` to create a new message.
+ */
+export const CreateUserResponseSchema: GenMessage<CreateUserResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 29);
+
+/**
+ * ListUsersRequest has no fields: every user is listed.
+ *
+ * @generated from message vmauth.v1.ListUsersRequest
+ */
+export type ListUsersRequest = Message<"vmauth.v1.ListUsersRequest"> & {
+};
+
+/**
+ * Describes the message vmauth.v1.ListUsersRequest.
+ * Use `create(ListUsersRequestSchema)` to create a new message.
+ */
+export const ListUsersRequestSchema: GenMessage<ListUsersRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 30);
+
+/**
+ * ListUsersResponse is every user, sorted by name.
+ *
+ * @generated from message vmauth.v1.ListUsersResponse
+ */
+export type ListUsersResponse = Message<"vmauth.v1.ListUsersResponse"> & {
+  /**
+   * The users, without their tokens.
+   *
+   * @generated from field: repeated vmauth.v1.User users = 1;
+   */
+  users: User[];
+};
+
+/**
+ * Describes the message vmauth.v1.ListUsersResponse.
+ * Use `create(ListUsersResponseSchema)` to create a new message.
+ */
+export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 31);
+
+/**
+ * DeleteUserRequest names the user to remove.
+ *
+ * @generated from message vmauth.v1.DeleteUserRequest
+ */
+export type DeleteUserRequest = Message<"vmauth.v1.DeleteUserRequest"> & {
+  /**
+   * The user's name. Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message vmauth.v1.DeleteUserRequest.
+ * Use `create(DeleteUserRequestSchema)` to create a new message.
+ */
+export const DeleteUserRequestSchema: GenMessage<DeleteUserRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 32);
+
+/**
+ * DeleteUserResponse is empty: the user and its token are gone.
+ *
+ * @generated from message vmauth.v1.DeleteUserResponse
+ */
+export type DeleteUserResponse = Message<"vmauth.v1.DeleteUserResponse"> & {
+};
+
+/**
+ * Describes the message vmauth.v1.DeleteUserResponse.
+ * Use `create(DeleteUserResponseSchema)` to create a new message.
+ */
+export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 33);
+
+/**
+ * SetUserRoleRequest names a user and its new role.
+ *
+ * @generated from message vmauth.v1.SetUserRoleRequest
+ */
+export type SetUserRoleRequest = Message<"vmauth.v1.SetUserRoleRequest"> & {
+  /**
+   * The user's name. Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The new role. Required.
+   *
+   * @generated from field: vmauth.v1.Role role = 2;
+   */
+  role: Role;
+};
+
+/**
+ * Describes the message vmauth.v1.SetUserRoleRequest.
+ * Use `create(SetUserRoleRequestSchema)` to create a new message.
+ */
+export const SetUserRoleRequestSchema: GenMessage<SetUserRoleRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 34);
+
+/**
+ * SetUserRoleResponse is the user with its new role.
+ *
+ * @generated from message vmauth.v1.SetUserRoleResponse
+ */
+export type SetUserRoleResponse = Message<"vmauth.v1.SetUserRoleResponse"> & {
+  /**
+   * The user as changed.
+   *
+   * @generated from field: vmauth.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message vmauth.v1.SetUserRoleResponse.
+ * Use `create(SetUserRoleResponseSchema)` to create a new message.
+ */
+export const SetUserRoleResponseSchema: GenMessage<SetUserRoleResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 35);
+
+/**
+ * IssueUserTokenRequest names the user to issue a token for.
+ *
+ * @generated from message vmauth.v1.IssueUserTokenRequest
+ */
+export type IssueUserTokenRequest = Message<"vmauth.v1.IssueUserTokenRequest"> & {
+  /**
+   * The user's name. Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message vmauth.v1.IssueUserTokenRequest.
+ * Use `create(IssueUserTokenRequestSchema)` to create a new message.
+ */
+export const IssueUserTokenRequestSchema: GenMessage<IssueUserTokenRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 36);
+
+/**
+ * IssueUserTokenResponse is the new token, shown once.
+ *
+ * @generated from message vmauth.v1.IssueUserTokenResponse
+ */
+export type IssueUserTokenResponse = Message<"vmauth.v1.IssueUserTokenResponse"> & {
+  /**
+   * The token ("vmadm_…"): shown once; not retrievable later.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * The user, with its new token id.
+   *
+   * @generated from field: vmauth.v1.User user = 2;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message vmauth.v1.IssueUserTokenResponse.
+ * Use `create(IssueUserTokenResponseSchema)` to create a new message.
+ */
+export const IssueUserTokenResponseSchema: GenMessage<IssueUserTokenResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 37);
+
+/**
+ * Team is a set of users bound to groups: a member who is not an admin sees and manages only
+ * the team's groups and the VMs in them.
+ *
+ * @generated from message vmauth.v1.Team
+ */
+export type Team = Message<"vmauth.v1.Team"> & {
+  /**
+   * The team's name (hostname-like).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The groups the team is bound to, sorted.
+   *
+   * @generated from field: repeated string groups = 2;
+   */
+  groups: string[];
+
+  /**
+   * The users in the team, sorted.
+   *
+   * @generated from field: repeated string members = 3;
+   */
+  members: string[];
+};
+
+/**
+ * Describes the message vmauth.v1.Team.
+ * Use `create(TeamSchema)` to create a new message.
+ */
+export const TeamSchema: GenMessage<Team> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 38);
+
+/**
+ * CreateTeamRequest describes a new team.
+ *
+ * @generated from message vmauth.v1.CreateTeamRequest
+ */
+export type CreateTeamRequest = Message<"vmauth.v1.CreateTeamRequest"> & {
+  /**
+   * The team's name: ^[a-z0-9][a-z0-9_.-]{0,62}$. Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The groups the team is bound to; at least one, each must exist.
+   *
+   * @generated from field: repeated string groups = 2;
+   */
+  groups: string[];
+};
+
+/**
+ * Describes the message vmauth.v1.CreateTeamRequest.
+ * Use `create(CreateTeamRequestSchema)` to create a new message.
+ */
+export const CreateTeamRequestSchema: GenMessage<CreateTeamRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 39);
+
+/**
+ * CreateTeamResponse is the new team.
+ *
+ * @generated from message vmauth.v1.CreateTeamResponse
+ */
+export type CreateTeamResponse = Message<"vmauth.v1.CreateTeamResponse"> & {
+  /**
+   * The team as created (no members yet).
+   *
+   * @generated from field: vmauth.v1.Team team = 1;
+   */
+  team?: Team | undefined;
+};
+
+/**
+ * Describes the message vmauth.v1.CreateTeamResponse.
+ * Use `create(CreateTeamResponseSchema)` to create a new message.
+ */
+export const CreateTeamResponseSchema: GenMessage<CreateTeamResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 40);
+
+/**
+ * ListTeamsRequest has no fields: every team is listed.
+ *
+ * @generated from message vmauth.v1.ListTeamsRequest
+ */
+export type ListTeamsRequest = Message<"vmauth.v1.ListTeamsRequest"> & {
+};
+
+/**
+ * Describes the message vmauth.v1.ListTeamsRequest.
+ * Use `create(ListTeamsRequestSchema)` to create a new message.
+ */
+export const ListTeamsRequestSchema: GenMessage<ListTeamsRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 41);
+
+/**
+ * ListTeamsResponse is every team, sorted by name.
+ *
+ * @generated from message vmauth.v1.ListTeamsResponse
+ */
+export type ListTeamsResponse = Message<"vmauth.v1.ListTeamsResponse"> & {
+  /**
+   * The teams.
+   *
+   * @generated from field: repeated vmauth.v1.Team teams = 1;
+   */
+  teams: Team[];
+};
+
+/**
+ * Describes the message vmauth.v1.ListTeamsResponse.
+ * Use `create(ListTeamsResponseSchema)` to create a new message.
+ */
+export const ListTeamsResponseSchema: GenMessage<ListTeamsResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 42);
+
+/**
+ * DeleteTeamRequest names the team to remove.
+ *
+ * @generated from message vmauth.v1.DeleteTeamRequest
+ */
+export type DeleteTeamRequest = Message<"vmauth.v1.DeleteTeamRequest"> & {
+  /**
+   * The team's name. Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message vmauth.v1.DeleteTeamRequest.
+ * Use `create(DeleteTeamRequestSchema)` to create a new message.
+ */
+export const DeleteTeamRequestSchema: GenMessage<DeleteTeamRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 43);
+
+/**
+ * DeleteTeamResponse is empty: the team is gone and its members are in it no more.
+ *
+ * @generated from message vmauth.v1.DeleteTeamResponse
+ */
+export type DeleteTeamResponse = Message<"vmauth.v1.DeleteTeamResponse"> & {
+};
+
+/**
+ * Describes the message vmauth.v1.DeleteTeamResponse.
+ * Use `create(DeleteTeamResponseSchema)` to create a new message.
+ */
+export const DeleteTeamResponseSchema: GenMessage<DeleteTeamResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 44);
+
+/**
+ * SetTeamMembersRequest adds users to a team and removes others.
+ *
+ * @generated from message vmauth.v1.SetTeamMembersRequest
+ */
+export type SetTeamMembersRequest = Message<"vmauth.v1.SetTeamMembersRequest"> & {
+  /**
+   * The team's name. Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Users to add; each must exist.
+   *
+   * @generated from field: repeated string add = 2;
+   */
+  add: string[];
+
+  /**
+   * Users to remove; one not in the team is ignored.
+   *
+   * @generated from field: repeated string remove = 3;
+   */
+  remove: string[];
+};
+
+/**
+ * Describes the message vmauth.v1.SetTeamMembersRequest.
+ * Use `create(SetTeamMembersRequestSchema)` to create a new message.
+ */
+export const SetTeamMembersRequestSchema: GenMessage<SetTeamMembersRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 45);
+
+/**
+ * SetTeamMembersResponse is the team as changed.
+ *
+ * @generated from message vmauth.v1.SetTeamMembersResponse
+ */
+export type SetTeamMembersResponse = Message<"vmauth.v1.SetTeamMembersResponse"> & {
+  /**
+   * The team with its members.
+   *
+   * @generated from field: vmauth.v1.Team team = 1;
+   */
+  team?: Team | undefined;
+};
+
+/**
+ * Describes the message vmauth.v1.SetTeamMembersResponse.
+ * Use `create(SetTeamMembersResponseSchema)` to create a new message.
+ */
+export const SetTeamMembersResponseSchema: GenMessage<SetTeamMembersResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_access, 46);
+
+/**
+ * Role is what a user may do, checked by secretsd on every call (server/secrets/permissions.ts).
+ *
+ * @generated from enum vmauth.v1.Role
+ */
+export enum Role {
+  /**
+   * Not set: refused where a role is required.
+   *
+   * @generated from enum value: ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Everything, as the local socket.
+   *
+   * @generated from enum value: ROLE_ADMIN = 1;
+   */
+  ADMIN = 1,
+
+  /**
+   * Secrets, manifests, VMs, groups and OAuth: create, rotate, delete; no user or admin token
+   * management and no RotateMasterKey.
+   *
+   * @generated from enum value: ROLE_OPERATOR = 2;
+   */
+  OPERATOR = 2,
+
+  /**
+   * Metadata only: listings, status, the audit log; never a value.
+   *
+   * @generated from enum value: ROLE_VIEWER = 3;
+   */
+  VIEWER = 3,
+}
+
+/**
+ * Describes the enum vmauth.v1.Role.
+ */
+export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
+  enumDesc(file_vmauth_v1_access, 0);
+
+/**
+ * AccessService manages VMs, groups, tokens, users and teams. Tokens are shown once and
+ * stored only as keyed hashes. The local admin (unix socket) and users over TCP may call it,
+ * each call as the user's role allows (server/secrets/permissions.ts); a VM token gets
+ * PERMISSION_DENIED. Every change is audited.
+ *
+ * VM, group, admin token, user and team names are hostname-like: ^[a-z0-9][a-z0-9_.-]{0,62}$ (1 to 63
  * characters). A malformed name is INVALID_ARGUMENT naming the field; an unknown one is
  * NOT_FOUND.
  *
@@ -865,6 +1403,103 @@ export const AccessService: GenService<{
     methodKind: "unary";
     input: typeof RevokeAdminTokenRequestSchema;
     output: typeof RevokeAdminTokenResponseSchema;
+  },
+  /**
+   * CreateUser adds a user with a role and, optionally, teams; it has no token until
+   * IssueUserToken. Admin only. ALREADY_EXISTS if the name is taken (users and admin tokens
+   * share names: an admin token is a user of role admin); NOT_FOUND (field teams) for an
+   * unknown team.
+   *
+   * @generated from rpc vmauth.v1.AccessService.CreateUser
+   */
+  createUser: {
+    methodKind: "unary";
+    input: typeof CreateUserRequestSchema;
+    output: typeof CreateUserResponseSchema;
+  },
+  /**
+   * ListUsers lists every user, sorted by name, admin tokens included (as role admin); never
+   * a token itself. Admin only.
+   *
+   * @generated from rpc vmauth.v1.AccessService.ListUsers
+   */
+  listUsers: {
+    methodKind: "unary";
+    input: typeof ListUsersRequestSchema;
+    output: typeof ListUsersResponseSchema;
+  },
+  /**
+   * DeleteUser removes a user and its token: calls with it fail from then on. Admin only.
+   *
+   * @generated from rpc vmauth.v1.AccessService.DeleteUser
+   */
+  deleteUser: {
+    methodKind: "unary";
+    input: typeof DeleteUserRequestSchema;
+    output: typeof DeleteUserResponseSchema;
+  },
+  /**
+   * SetUserRole changes a user's role; it applies to the user's next call. Admin only.
+   *
+   * @generated from rpc vmauth.v1.AccessService.SetUserRole
+   */
+  setUserRole: {
+    methodKind: "unary";
+    input: typeof SetUserRoleRequestSchema;
+    output: typeof SetUserRoleResponseSchema;
+  },
+  /**
+   * IssueUserToken issues a new token for a user, replacing its old one (streams opened with
+   * it end). Admin only.
+   *
+   * @generated from rpc vmauth.v1.AccessService.IssueUserToken
+   */
+  issueUserToken: {
+    methodKind: "unary";
+    input: typeof IssueUserTokenRequestSchema;
+    output: typeof IssueUserTokenResponseSchema;
+  },
+  /**
+   * CreateTeam binds a new team to groups. Admin only. ALREADY_EXISTS if the name is taken;
+   * NOT_FOUND (field groups) for an unknown group.
+   *
+   * @generated from rpc vmauth.v1.AccessService.CreateTeam
+   */
+  createTeam: {
+    methodKind: "unary";
+    input: typeof CreateTeamRequestSchema;
+    output: typeof CreateTeamResponseSchema;
+  },
+  /**
+   * ListTeams lists every team, sorted by name, with its groups and members. Admin only.
+   *
+   * @generated from rpc vmauth.v1.AccessService.ListTeams
+   */
+  listTeams: {
+    methodKind: "unary";
+    input: typeof ListTeamsRequestSchema;
+    output: typeof ListTeamsResponseSchema;
+  },
+  /**
+   * DeleteTeam unbinds a team from its groups and takes its members out of it. Admin only.
+   *
+   * @generated from rpc vmauth.v1.AccessService.DeleteTeam
+   */
+  deleteTeam: {
+    methodKind: "unary";
+    input: typeof DeleteTeamRequestSchema;
+    output: typeof DeleteTeamResponseSchema;
+  },
+  /**
+   * SetTeamMembers adds users to a team and removes others. Admin only. NOT_FOUND (field add)
+   * for an unknown user.
+   *
+   * @generated from rpc vmauth.v1.AccessService.SetTeamMembers
+   */
+  setTeamMembers: {
+    methodKind: "unary";
+    input: typeof SetTeamMembersRequestSchema;
+    output: typeof SetTeamMembersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vmauth_v1_access, 0);

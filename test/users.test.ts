@@ -1,0 +1,260 @@
+/**
+ * Users, roles and teams (issue #13) over real gRPC: the permission table matches the
+ * service descriptors, each role gets what the table says (a viewer never a value), an
+ * admin token from before users keeps working as role admin, the audit log names the user,
+ * and a team member sees and acts on only its team's groups and VMs.
+ */
+import type { DescService } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { VmAuthClient } from "../client/index.js";
+import { AccessService, Role } from "../proto/gen/vmauth/v1/access_pb.js";
+import { EnvService } from "../proto/gen/vmauth/v1/env_pb.js";
+import { ManifestService } from "../proto/gen/vmauth/v1/manifest_pb.js";
+import { OAuthService } from "../proto/gen/vmauth/v1/oauth_pb.js";
+import { SecretService } from "../proto/gen/vmauth/v1/secrets_pb.js";
+import { SystemService } from "../proto/gen/vmauth/v1/system_pb.js";
+import { PERMISSIONS } from "../server/secrets/permissions.js";
+import type { TestDaemon } from "./helpers/daemon.js";
+import { startDaemon } from "./helpers/daemon.js";
+import { secretValue } from "./helpers/values.js";
+
+const SERVICES: DescService[] = [
+  SecretService,
+  EnvService,
+  AccessService,
+  SystemService,
+  OAuthService,
+  ManifestService,
+];
+
+let d: TestDaemon;
+const as: Record<string, VmAuthClient> = {};
+let value: string;
+
+beforeAll(async () => {
+  d = await startDaemon();
+  const c = d.client;
+  value = secretValue("sk-users");
+  await c.secrets.createSecret({ name: "u-global", value });
+  for (const g of ["red", "blue"]) {
+    await c.access.createGroup({ name: g });
+    await c.access.createVm({ name: `${g}-vm`, groups: [g] });
+  }
+  await c.access.createTeam({ name: "red-team", groups: ["red"] });
+  await c.access.createTeam({ name: "blue-team", groups: ["blue"] });
+  const users = [
+    ["op", Role.OPERATOR, []],
+    ["viewer", Role.VIEWER, []],
+    ["red-op", Role.OPERATOR, ["red-team"]],
+    ["red-viewer", Role.VIEWER, ["red-team"]],
+    ["blue-op", Role.OPERATOR, ["blue-team"]],
+  ] as const;
+  for (const [name, role, teams] of users) {
+    await c.access.createUser({ name, role, teams: [...teams] });
+    as[name] = d.tcpClient((await c.access.issueUserToken({ name })).token);
+  }
+  as.legacy = d.tcpClient((await c.access.createAdminToken({ name: "legacy" })).token);
+});
+
+afterAll(async () => {
+  await d?.dispose();
+});
+
+describe("the permission table", () => {
+  test("has exactly one entry per RPC of the API", () => {
+    const rpcs = SERVICES.flatMap((s) => s.methods.map((m) => `${s.typeName}/${m.name}`)).sort();
+    expect(Object.keys(PERMISSIONS).sort()).toEqual(rpcs);
+  });
+});
+
+describe("roles", () => {
+  test("an admin token from before users is a user of role admin and keeps every call", async () => {
+    const users = (await d.client.access.listUsers({})).users;
+    expect(users.find((u) => u.name === "legacy")).toMatchObject({
+      role: Role.ADMIN,
+      hasToken: true,
+    });
+    const legacy = as.legacy as VmAuthClient;
+    expect((await legacy.secrets.getSecretValue({ name: "u-global" })).value).toBe(value);
+    await legacy.access.createUser({ name: "by-legacy", role: Role.VIEWER });
+  });
+
+  test("a viewer lists metadata but never receives a value", async () => {
+    const v = as.viewer as VmAuthClient;
+    expect((await v.secrets.listSecrets({})).secrets.map((s) => s.name)).toContain("u-global");
+    expect((await v.access.listVms({})).vms.map((x) => x.name)).toEqual(["blue-vm", "red-vm"]);
+    await v.system.getStatus({});
+    await expect(v.secrets.getSecretValue({ name: "u-global" })).rejects.toMatchObject({
+      code: "permission_denied",
+      message: "GetSecretValue: role viewer may not call it (needs operator)",
+    });
+    await expect(v.env.getEnv({ vm: "red-vm" })).rejects.toMatchObject({
+      code: "permission_denied",
+      message: expect.stringContaining("role viewer"),
+    });
+    await expect(
+      v.secrets.createSecret({ name: "by-viewer", value: secretValue() }),
+    ).rejects.toMatchObject({ code: "permission_denied" });
+    // A refused call changes nothing.
+    const names = (await d.client.secrets.listSecrets({})).secrets.map((s) => s.name);
+    expect(names).not.toContain("by-viewer");
+  });
+
+  test("an operator manages secrets, VMs and groups but not users, tokens or the master key", async () => {
+    const o = as.op as VmAuthClient;
+    await o.secrets.createSecret({ name: "by-op", value: secretValue() });
+    await o.secrets.rotateSecret({ name: "by-op", value: secretValue() });
+    await o.access.createGroup({ name: "op-grp" });
+    await o.access.createVm({ name: "op-vm", groups: ["op-grp"] });
+    await o.access.deleteVm({ name: "op-vm" });
+    await o.secrets.deleteSecret({ name: "by-op" });
+    for (const call of [
+      () => o.access.createUser({ name: "by-op", role: Role.ADMIN }),
+      () => o.access.issueUserToken({ name: "op" }),
+      () => o.access.setUserRole({ name: "op", role: Role.ADMIN }),
+      () => o.access.createAdminToken({ name: "by-op" }),
+      () => o.access.listUsers({}),
+      () => o.system.rotateMasterKey({}),
+    ]) {
+      await expect(call()).rejects.toMatchObject({
+        code: "permission_denied",
+        message: expect.stringMatching(/: role operator may not call it \(needs admin\)$/),
+      });
+    }
+    expect((await d.client.access.listUsers({})).users.find((u) => u.name === "op")?.role).toBe(
+      Role.OPERATOR,
+    );
+  });
+
+  test("a role change applies to the user's next call", async () => {
+    await d.client.access.createUser({ name: "promoted", role: Role.VIEWER });
+    const p = d.tcpClient((await d.client.access.issueUserToken({ name: "promoted" })).token);
+    await expect(p.secrets.getSecretValue({ name: "u-global" })).rejects.toMatchObject({
+      code: "permission_denied",
+    });
+    await d.client.access.setUserRole({ name: "promoted", role: Role.OPERATOR });
+    expect((await p.secrets.getSecretValue({ name: "u-global" })).value).toBe(value);
+    await d.client.access.deleteUser({ name: "promoted" });
+    await expect(p.secrets.listSecrets({})).rejects.toMatchObject({ code: "unauthenticated" });
+  });
+
+  test("a new token replaces the old one; a user without a token cannot call", async () => {
+    await d.client.access.createUser({ name: "rotated", role: Role.VIEWER });
+    const first = (await d.client.access.issueUserToken({ name: "rotated" })).token;
+    const second = (await d.client.access.issueUserToken({ name: "rotated" })).token;
+    await expect(d.tcpClient(first).secrets.listSecrets({})).rejects.toMatchObject({
+      code: "unauthenticated",
+    });
+    await d.tcpClient(second).secrets.listSecrets({});
+  });
+
+  test("the audit log names the user", async () => {
+    await (as.op as VmAuthClient).access.createGroup({ name: "audited-grp" });
+    const events = (await d.client.system.listAuditEvents({ limit: 1000 })).events;
+    const by = (action: string, actor: string) =>
+      events.some((e) => e.action === action && e.actor === actor && e.result === "ok");
+    expect(by("group.create", "user:op")).toBe(true);
+    expect(by("user.create", "admin:legacy")).toBe(true);
+    expect(events.some((e) => e.action === "rpc.GetSecretValue" && e.actor === "user:viewer")).toBe(
+      true,
+    );
+  });
+});
+
+describe("teams", () => {
+  test("a team member lists only its team's VMs and groups", async () => {
+    for (const who of ["red-op", "red-viewer"]) {
+      const m = as[who] as VmAuthClient;
+      expect((await m.access.listVms({})).vms.map((v) => v.name)).toEqual(["red-vm"]);
+      expect((await m.access.listGroups({})).groups.map((g) => g.name)).toEqual(["red"]);
+    }
+    expect(
+      (await (as["blue-op"] as VmAuthClient).access.listVms({})).vms.map((v) => v.name),
+    ).toEqual(["blue-vm"]);
+  });
+
+  test("acting on another team's VM or group is NOT_FOUND, as if it did not exist", async () => {
+    const m = as["red-op"] as VmAuthClient;
+    await expect(m.access.issueVmToken({ name: "blue-vm" })).rejects.toMatchObject({
+      code: "not_found",
+      message: "name: vm 'blue-vm' not found",
+    });
+    await expect(m.access.deleteVm({ name: "blue-vm" })).rejects.toMatchObject({
+      code: "not_found",
+    });
+    await expect(m.access.revokeVmTokens({ name: "blue-vm" })).rejects.toMatchObject({
+      code: "not_found",
+    });
+    await expect(m.access.deleteGroup({ name: "blue" })).rejects.toMatchObject({
+      code: "not_found",
+    });
+    await expect(m.access.createVm({ name: "x-vm", groups: ["blue"] })).rejects.toMatchObject({
+      code: "not_found",
+      message: "groups: group 'blue' not found",
+    });
+    await expect(m.access.updateVm({ name: "red-vm", addGroups: ["blue"] })).rejects.toMatchObject({
+      code: "not_found",
+      field: "add_groups",
+    });
+    expect((await d.client.access.listVms({})).vms.map((v) => v.name)).toEqual([
+      "blue-vm",
+      "red-vm",
+    ]);
+  });
+
+  test("a team member manages its team's VMs", async () => {
+    const m = as["red-op"] as VmAuthClient;
+    const made = await m.access.createVm({ name: "red-vm2", groups: ["red"] });
+    expect(made.token).toMatch(/^vmat_/);
+    await m.access.issueVmToken({ name: "red-vm2" });
+    await expect(m.access.createVm({ name: "red-vm3" })).rejects.toMatchObject({
+      code: "invalid_argument",
+      field: "groups",
+    });
+    await m.access.deleteVm({ name: "red-vm2" });
+  });
+
+  test("calls the team cannot yet be scoped to are refused to its members, never unscoped", async () => {
+    const m = as["red-op"] as VmAuthClient;
+    for (const call of [
+      () => m.secrets.listSecrets({}),
+      () => m.secrets.getSecretValue({ name: "u-global" }),
+      () => m.system.listAuditEvents({}),
+      () => m.env.getEnv({ vm: "red-vm" }),
+    ]) {
+      await expect(call()).rejects.toMatchObject({
+        code: "permission_denied",
+        message: expect.stringContaining("not available to a team member"),
+      });
+    }
+  });
+
+  test("teams: list, members, and removal", async () => {
+    const c = d.client;
+    expect((await c.access.listTeams({})).teams).toEqual([
+      expect.objectContaining({ name: "blue-team", groups: ["blue"], members: ["blue-op"] }),
+      expect.objectContaining({
+        name: "red-team",
+        groups: ["red"],
+        members: ["red-op", "red-viewer"],
+      }),
+    ]);
+    await c.access.createTeam({ name: "tmp-team", groups: ["red", "blue"] });
+    const t = await c.access.setTeamMembers({ name: "tmp-team", add: ["op"], remove: [] });
+    expect(t.team?.members).toEqual(["op"]);
+    await expect(c.access.deleteGroup({ name: "audited-grp" })).resolves.toBeDefined();
+    await c.access.deleteTeam({ name: "tmp-team" });
+    expect((await c.access.listUsers({})).users.find((u) => u.name === "op")?.teams).toEqual([]);
+    expect((await c.access.listTeams({})).teams.map((x) => x.name)).toEqual([
+      "blue-team",
+      "red-team",
+    ]);
+  });
+
+  test("a team's only group cannot be deleted while the team exists", async () => {
+    await expect(d.client.access.deleteGroup({ name: "red" })).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringContaining("team red-team"),
+    });
+  });
+});
