@@ -95,6 +95,22 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "token create": ["secretsctl token create ci          # prints the admin token once"],
   "token list": ["secretsctl token list"],
   "token revoke": ["secretsctl token revoke ci"],
+  user: ["secretsctl user add alice --role operator --team web-team", "secretsctl user list"],
+  "user add": [
+    "secretsctl user add alice --role operator",
+    "secretsctl user add bob --role viewer --team web-team",
+  ],
+  "user list": ["secretsctl user list", "secretsctl user list --json"],
+  "user remove": ["secretsctl user remove bob"],
+  "user token": [
+    "secretsctl user token alice       # prints alice's token once; the old one stops working",
+  ],
+  "user role": ["secretsctl user role alice viewer"],
+  team: ["secretsctl team add web-team --group web", "secretsctl team list"],
+  "team add": ["secretsctl team add web-team --group web --group web-staging"],
+  "team list": ["secretsctl team list", "secretsctl team list --json"],
+  "team remove": ["secretsctl team remove web-team"],
+  "team members": ["secretsctl team members web-team --add alice --remove bob"],
   oauth: ["secretsctl oauth add gh --preset github --client-id Iv1.0123456789abcdef"],
   "oauth add": [
     "secretsctl oauth add gh --preset github --client-id Iv1.0123456789abcdef --scope vm:web1",
