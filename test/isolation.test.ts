@@ -3,7 +3,10 @@
  * added to a service later is in the matrix without touching this file. Each cell calls a
  * real secretsd with a request of default fields (the `vm` field, where there is one, names
  * the VM under test) and checks the status class; for VM tokens it also checks that nothing
- * of the other VM (its name or its value) is in the answer.
+ * of the other VM (its name or its value) is in the answer. Users (issue #13) are cells too:
+ * an operator, a viewer and a team member, each held to lists written here, apart from the
+ * server's table (server/secrets/permissions.ts); a viewer's answers never hold a value, a
+ * team member's never another team's VM.
  */
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -12,7 +15,7 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { methodPath } from "../proto/adapter.js";
 import { Health, HealthCheckRequestSchema } from "../proto/gen/grpc/health/v1/health_pb.js";
-import { AccessService } from "../proto/gen/vmauth/v1/access_pb.js";
+import { AccessService, Role } from "../proto/gen/vmauth/v1/access_pb.js";
 import { EnvService } from "../proto/gen/vmauth/v1/env_pb.js";
 import { ManifestService } from "../proto/gen/vmauth/v1/manifest_pb.js";
 import { OAuthService } from "../proto/gen/vmauth/v1/oauth_pb.js";
@@ -42,6 +45,48 @@ const VM_OAUTH = new Set<DescMethod>([
   OAuthService.method.waitOAuthLogin,
   OAuthService.method.refreshOAuth,
 ]);
+/** What only an admin may call (an operator gets PERMISSION_DENIED). */
+const ADMIN_ONLY = new Set<DescMethod>([
+  AccessService.method.createAdminToken,
+  AccessService.method.listAdminTokens,
+  AccessService.method.revokeAdminToken,
+  AccessService.method.createUser,
+  AccessService.method.listUsers,
+  AccessService.method.deleteUser,
+  AccessService.method.setUserRole,
+  AccessService.method.issueUserToken,
+  AccessService.method.createTeam,
+  AccessService.method.listTeams,
+  AccessService.method.deleteTeam,
+  AccessService.method.setTeamMembers,
+  SystemService.method.rotateMasterKey,
+]);
+/** What a viewer may call: metadata, never a value. */
+const VIEWER = new Set<DescMethod>([
+  SecretService.method.listSecrets,
+  SecretService.method.listSecretVersions,
+  SecretService.method.planRotation,
+  AccessService.method.listVms,
+  AccessService.method.listGroups,
+  SystemService.method.getStatus,
+  SystemService.method.listAuditEvents,
+  OAuthService.method.listOAuth,
+  ManifestService.method.planManifest,
+  ManifestService.method.listManifests,
+  ManifestService.method.getManifest,
+  ManifestService.method.manifestStatus,
+]);
+/** What a team member (an operator in a team) may call: its team's VMs and groups. */
+const TEAM = new Set<DescMethod>([
+  AccessService.method.createVm,
+  AccessService.method.listVms,
+  AccessService.method.updateVm,
+  AccessService.method.deleteVm,
+  AccessService.method.issueVmToken,
+  AccessService.method.revokeVmTokens,
+  AccessService.method.listGroups,
+  AccessService.method.deleteGroup,
+]);
 const OWN = "iso-own";
 const OTHER = "iso-other";
 
@@ -55,6 +100,10 @@ type Cell =
   | "VM token, own VM"
   | "VM token, other VM"
   | "admin token"
+  | "operator token"
+  | "viewer token"
+  | "team member, own VM"
+  | "team member, other VM"
   | "unix socket";
 const CELLS: Cell[] = [
   "no token",
@@ -65,14 +114,27 @@ const CELLS: Cell[] = [
   "VM token, own VM",
   "VM token, other VM",
   "admin token",
+  "operator token",
+  "viewer token",
+  "team member, own VM",
+  "team member, other VM",
   "unix socket",
 ];
 
 let d: TestDaemon;
 let tcp: Client;
 let unix: Client;
-const tokens = { own: "", admin: "", revokedVm: "", revokedAdmin: "" };
+const tokens = {
+  own: "",
+  admin: "",
+  revokedVm: "",
+  revokedAdmin: "",
+  operator: "",
+  viewer: "",
+  member: "",
+};
 let otherValue: string;
+const values: string[] = [];
 
 beforeAll(async () => {
   // Every refused cell comes from 127.0.0.1: the failed-auth throttle must not answer them.
@@ -81,15 +143,27 @@ beforeAll(async () => {
   await c.access.createGroup({ name: "iso-grp" });
   tokens.own = (await c.access.createVm({ name: OWN, groups: ["iso-grp"] })).token;
   await c.access.createVm({ name: OTHER });
-  await c.secrets.createSecret({ name: "iso-global", value: secretValue() });
-  await c.secrets.createSecret({ name: "iso-own", value: secretValue(), scope: `vm:${OWN}` });
+  values.push(secretValue(), secretValue());
+  await c.secrets.createSecret({ name: "iso-global", value: values[0] as string });
+  await c.secrets.createSecret({ name: "iso-own", value: values[1] as string, scope: `vm:${OWN}` });
   otherValue = secretValue("sk-other");
+  values.push(otherValue);
   await c.secrets.createSecret({ name: "iso-other", value: otherValue, scope: `vm:${OTHER}` });
   tokens.revokedVm = (await c.access.createVm({ name: "iso-revoked" })).token;
   await c.access.revokeVmTokens({ name: "iso-revoked" });
   tokens.admin = (await c.access.createAdminToken({ name: "iso-admin" })).token;
   tokens.revokedAdmin = (await c.access.createAdminToken({ name: "iso-gone" })).token;
   await c.access.revokeAdminToken({ name: "iso-gone" });
+  await c.access.createTeam({ name: "iso-team", groups: ["iso-grp"] });
+  const users = [
+    ["operator", Role.OPERATOR, []],
+    ["viewer", Role.VIEWER, []],
+    ["member", Role.OPERATOR, ["iso-team"]],
+  ] as const;
+  for (const [who, role, teams] of users) {
+    await c.access.createUser({ name: `iso-${who}`, role, teams: [...teams] });
+    tokens[who] = (await c.access.issueUserToken({ name: `iso-${who}` })).token;
+  }
   tcp = anyClient(d.tcp);
   unix = anyClient(`unix:${d.socket}`);
 });
@@ -117,6 +191,17 @@ describe.each(methods.map((m) => [`${m.parent.name}.${m.name}`, m] as const))(
       expect(got, `${cell}: ${status[answer.code]} ${answer.message}`).toBe(want);
       if (cell === "two authorization headers") {
         expect(answer.message).toBe("authorization: more than one header");
+      }
+      if (cell === "viewer token") {
+        // A viewer never receives a value, whatever it calls.
+        const seen = `${answer.message}\n${answer.response?.toString("latin1") ?? ""}`;
+        for (const v of values) expect(seen).not.toContain(v);
+      }
+      if (cell.startsWith("team member")) {
+        // Nothing outside the team: no value of the other VM, not even its name.
+        const seen = `${answer.message}\n${answer.response?.toString("latin1") ?? ""}`;
+        expect(seen).not.toContain(otherValue);
+        if (got === "allowed") expect(seen).not.toContain(OTHER);
       }
       if (cell.startsWith("VM token")) {
         // Nothing of the other VM reaches a VM token: not its value, not even its name.
@@ -185,6 +270,13 @@ function expected(cell: Cell, method: DescMethod): Expect {
     case "admin token":
     case "unix socket":
       return "allowed";
+    case "operator token":
+      return ADMIN_ONLY.has(method) ? "permission_denied" : "allowed";
+    case "viewer token":
+      return VIEWER.has(method) ? "allowed" : "permission_denied";
+    case "team member, own VM":
+    case "team member, other VM":
+      return TEAM.has(method) ? "allowed" : "permission_denied";
     case "VM token, own VM":
       return method.parent.typeName === EnvService.typeName || VM_OAUTH.has(method)
         ? "allowed"
@@ -210,7 +302,7 @@ function request(method: DescMethod, vm: string): Buffer {
 }
 
 async function call(cell: Cell, method: DescMethod): Promise<AnyAnswer> {
-  const vm = cell === "VM token, other VM" ? OTHER : OWN;
+  const vm = cell === "VM token, other VM" || cell === "team member, other VM" ? OTHER : OWN;
   const req = request(method, vm);
   switch (cell) {
     case "no token":
@@ -226,6 +318,13 @@ async function call(cell: Cell, method: DescMethod): Promise<AnyAnswer> {
       return callAny(tcp, method, req, bearer(tokens.own));
     case "admin token":
       return callAny(tcp, method, req, bearer(tokens.admin));
+    case "operator token":
+      return callAny(tcp, method, req, bearer(tokens.operator));
+    case "viewer token":
+      return callAny(tcp, method, req, bearer(tokens.viewer));
+    case "team member, own VM":
+    case "team member, other VM":
+      return callAny(tcp, method, req, bearer(tokens.member));
     case "unix socket":
       return callAny(unix, method, req, bearer(undefined));
     case "two authorization headers": {
