@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Role } from "../proto/gen/vmauth/v1/access_pb.js";
 import { ImportAction } from "../proto/gen/vmauth/v1/secrets_pb.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon, storeOnDisk } from "./helpers/daemon.js";
@@ -447,5 +448,120 @@ describe("env names that change how programs load or run are refused unless flag
       "env",
     );
     await s().deleteSecret({ name: "tools-path" });
+  });
+});
+
+describe("users and teams: bad input names the field and changes nothing", () => {
+  const a = () => d.client.access;
+  beforeAll(async () => {
+    await a().createUser({ name: "bi-user", role: Role.VIEWER });
+    await a().createTeam({ name: "bi-team", groups: ["ml"] });
+  });
+  test.each([
+    [
+      "user: malformed name",
+      () => a().createUser({ name: "Bi!", role: Role.VIEWER }),
+      "invalid_argument",
+      "name",
+    ],
+    [
+      "user: empty name",
+      () => a().createUser({ name: "", role: Role.VIEWER }),
+      "invalid_argument",
+      "name",
+    ],
+    ["user: no role", () => a().createUser({ name: "bi-x" }), "invalid_argument", "role"],
+    [
+      "user: unknown role number",
+      () => a().createUser({ name: "bi-x", role: 9 as Role }),
+      "invalid_argument",
+      "role",
+    ],
+    [
+      "user: unknown team",
+      () => a().createUser({ name: "bi-x", role: Role.VIEWER, teams: ["nope"] }),
+      "not_found",
+      "teams",
+    ],
+    [
+      "user: malformed team",
+      () => a().createUser({ name: "bi-x", role: Role.VIEWER, teams: ["No"] }),
+      "invalid_argument",
+      "teams",
+    ],
+    [
+      "user: name taken",
+      () => a().createUser({ name: "bi-user", role: Role.ADMIN }),
+      "already_exists",
+      "name",
+    ],
+    ["user: delete unknown", () => a().deleteUser({ name: "nope" }), "not_found", "name"],
+    [
+      "user: role of unknown",
+      () => a().setUserRole({ name: "nope", role: Role.ADMIN }),
+      "not_found",
+      "name",
+    ],
+    ["user: role unset", () => a().setUserRole({ name: "bi-user" }), "invalid_argument", "role"],
+    ["user: token for unknown", () => a().issueUserToken({ name: "nope" }), "not_found", "name"],
+    ["team: no group", () => a().createTeam({ name: "bi-x" }), "invalid_argument", "groups"],
+    [
+      "team: unknown group",
+      () => a().createTeam({ name: "bi-x", groups: ["nope"] }),
+      "not_found",
+      "groups",
+    ],
+    [
+      "team: malformed name",
+      () => a().createTeam({ name: "X", groups: ["ml"] }),
+      "invalid_argument",
+      "name",
+    ],
+    [
+      "team: name taken",
+      () => a().createTeam({ name: "bi-team", groups: ["ml"] }),
+      "already_exists",
+      "name",
+    ],
+    ["team: delete unknown", () => a().deleteTeam({ name: "nope" }), "not_found", "name"],
+    [
+      "team: members of unknown",
+      () => a().setTeamMembers({ name: "nope", add: ["bi-user"] }),
+      "not_found",
+      "name",
+    ],
+    [
+      "team: add unknown user",
+      () => a().setTeamMembers({ name: "bi-team", add: ["nope"] }),
+      "not_found",
+      "add",
+    ],
+    [
+      "team: add malformed user",
+      () => a().setTeamMembers({ name: "bi-team", add: ["N!"] }),
+      "invalid_argument",
+      "add",
+    ],
+    [
+      "team: only group deleted",
+      () => a().deleteGroup({ name: "ml" }),
+      "failed_precondition",
+      "name",
+    ],
+  ] as const)("%s", async (_label, call, code, field) => {
+    await refused(call, code, field);
+  });
+
+  test("a viewer's and an operator's user calls are refused and change nothing", async () => {
+    const viewer = d.tcpClient((await a().issueUserToken({ name: "bi-user" })).token);
+    await refused(
+      () => viewer.access.createUser({ name: "bi-x", role: Role.ADMIN }),
+      "permission_denied",
+    );
+    await refused(() => viewer.secrets.getSecretValue({ name: "openai" }), "permission_denied");
+    await refused(
+      () => viewer.secrets.createSecret({ name: "bi-x", value: secretValue() }),
+      "permission_denied",
+    );
   });
 });

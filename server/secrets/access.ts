@@ -212,7 +212,7 @@ export function createAccessUseCases(deps: Deps) {
               );
               if (others.length === 0) {
                 throw failedPrecondition(
-                  `group ${name} is team ${t}'s only group; remove the team first (secretsctl team remove ${t})`,
+                  `name: group ${name} is the only group of team ${t}; remove the team first (secretsctl team remove ${t})`,
                   "name",
                 );
               }
