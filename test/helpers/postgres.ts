@@ -51,7 +51,7 @@ export function findPostgresBin(): string | undefined {
 /**
  * Starts a cluster with roles `scram_user` (scram-sha-256) and `md5_user` (md5), each with
  * database of its name. Takes 1-3 s. Throws naming what is missing when PostgreSQL is not
- * installed (`apt-get install -y postgresql`) or there is no `postgres` user.
+ * installed (`apt-get install -y postgresql`), or, as root, there is no `postgres` user.
  */
 export async function startPostgres(passwords: {
   scram: string;
@@ -63,8 +63,13 @@ export async function startPostgres(passwords: {
       "PostgreSQL not found (no initdb on PATH or under /usr/lib/postgresql): apt-get install -y postgresql",
     );
   }
-  const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
-  const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
+  // initdb refuses to run as root: as root the cluster belongs to the package's `postgres`
+  // user; as anyone else, to them.
+  const root = process.getuid?.() === 0;
+  const id = (flag: string) =>
+    root ? Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }).trim()) : undefined;
+  const uid = id("-u") ?? process.getuid?.() ?? 0;
+  const gid = id("-g") ?? process.getgid?.() ?? 0;
   // Under /tmp, not the suite root: the postgres user must reach it, and its files are binary.
   const dir = mkdtempSync(join(tmpdir(), "vm-auth-pg-"));
   chmodSync(dir, 0o755);
