@@ -233,6 +233,24 @@ describe("types and input", () => {
   });
 });
 
+describe("formats of user templates run in the sandbox", () => {
+  test("a polynomial format gives up with 'format check timed out' instead of hanging", () => {
+    const slow = validateTemplate(
+      {
+        name: "slow",
+        title: "a format with a cubic worst case",
+        category: "other",
+        fields: [{ key: "code", type: "text", format: "[0-9]*[0-9]*[0-9]*x" }],
+      },
+      "templates/slow.json",
+    );
+    const started = performance.now();
+    const r = validateCredential(slow, { code: "1".repeat(60_000) });
+    expect(r).toEqual({ ok: false, errors: [{ path: "code", reason: "format check timed out" }] });
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+});
+
 describe("no error carries a value", () => {
   const DISTINCT = "Zq7-DISTINCTIVE-value-9xK";
 

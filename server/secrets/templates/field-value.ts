@@ -3,14 +3,27 @@
  * reason it is refused, or undefined. A reason names what was expected, never the value: the
  * value may be a key pasted into the wrong field.
  */
-import { matchesFormat } from "../manifest/format.js";
-import type { ContentCheck, TemplateField } from "./schema.js";
+import { type FormatResult, matchesFormat } from "../manifest/format.js";
+import type { ContentCheck, Template, TemplateField } from "./schema.js";
 
 /** Values are at most 64 KiB, like any secret value (validate.ts checkValue). */
 export const MAX_FIELD_VALUE_BYTES = 64 * 1024;
 
-/** Why `value` is not acceptable for `field`, or undefined when it is. Never throws. */
-export function fieldValueProblem(field: TemplateField, value: string): string | undefined {
+/**
+ * Why `value` is not acceptable for `field`, or undefined when it is. Never throws.
+ *
+ * `trusted` (by default: the field is one `trustFormats` was given) is for the built-ins' own
+ * formats: written here, linear, and matched with a plain
+ * RegExp. Every other format (a user template's) runs in manifest/format.ts's sandbox with its
+ * 50 ms budget, so a slow regex cannot hang the daemon; the built-ins skip it so that a busy
+ * host (a descheduled thread outlasting the budget) can never refuse a good key or fail the
+ * validation of the catalogue at start.
+ */
+export function fieldValueProblem(
+  field: TemplateField,
+  value: string,
+  trusted = trustedFields.has(field),
+): string | undefined {
   if (value.includes("\0")) return "must not contain NUL";
   const bytes = Buffer.byteLength(value, "utf8");
   if (bytes > MAX_FIELD_VALUE_BYTES) {
@@ -19,11 +32,7 @@ export function fieldValueProblem(field: TemplateField, value: string): string |
   const typed = typeProblem(field, value);
   if (typed !== undefined) return typed;
   if (field.format !== undefined) {
-    let r = matchesFormat(field.format, value);
-    // One retry: on a loaded host a GC pause or a descheduled thread can outlast the 50 ms
-    // budget on a linear regex (seen in this module's tests at load 5 on 2 cores); a regex
-    // that is really slow times out again.
-    if (r.reason === "format check timed out") r = matchesFormat(field.format, value);
+    const r = trusted ? matchTrusted(field.format, value) : matchSandboxed(field.format, value);
     if (!r.ok) {
       if (r.reason === "does not match the format" && field.formatHint !== undefined) {
         return `does not match the format: ${field.formatHint}`;
@@ -32,6 +41,14 @@ export function fieldValueProblem(field: TemplateField, value: string): string |
     }
   }
   return field.check === undefined ? undefined : contentProblem(field.check, value);
+}
+
+/**
+ * Marks the fields of `template` (a built-in, by object identity: a user template with the same
+ * content is not marked) as having trusted formats. Only registry.ts calls it.
+ */
+export function trustFormats(template: Template): void {
+  for (const f of template.fields) trustedFields.add(f);
 }
 
 /** True when `s` holds a C0 control character or DEL (terminal escapes, line breaks). */
@@ -44,6 +61,27 @@ export function hasControlChars(s: string): boolean {
 }
 
 // --- internal ---
+
+function matchSandboxed(source: string, value: string): FormatResult {
+  const r = matchesFormat(source, value);
+  // One retry: a GC pause or a descheduled thread can outlast the budget on a linear regex
+  // (seen at load 5 on 2 cores); a regex that is really slow times out again.
+  return r.reason === "format check timed out" ? matchesFormat(source, value) : r;
+}
+
+const trustedFields = new WeakSet<TemplateField>();
+
+/** Compiled built-in formats, whole-value and `u` like manifest/format.ts. */
+const trustedRegexes = new Map<string, RegExp>();
+
+function matchTrusted(source: string, value: string): FormatResult {
+  let re = trustedRegexes.get(source);
+  if (re === undefined) {
+    re = new RegExp(`^(?:${source})$`, "u");
+    trustedRegexes.set(source, re);
+  }
+  return re.test(value) ? { ok: true } : { ok: false, reason: "does not match the format" };
+}
 
 function typeProblem(field: TemplateField, value: string): string | undefined {
   switch (field.type) {

@@ -128,19 +128,23 @@ function template(obj: unknown, source: string): Template {
   const fields: TemplateField[] = [];
   const envs = new Map<string, string>();
   fieldsIn.forEach((f, i) => {
-    fields.push(field(`fields[${i}]`, f, fields, envs));
+    fields.push(field(`fields[${i}]`, f, fields, envs, source === "builtin"));
   });
   const testsIn = o.tests === undefined ? [] : array("tests", o.tests, 0, L.maxTests);
   const tests = testsIn.map((t, i) => connectionTest(`tests[${i}]`, t, fields));
   return { name, title, category, description, fields, tests, source };
 }
 
-/** One field; `earlier` are the fields before it, `envs` the env vars they claimed. */
+/**
+ * One field; `earlier` are the fields before it, `envs` the env vars they claimed; `trusted`:
+ * a built-in, whose formats are matched without the sandbox (field-value.ts).
+ */
 function field(
   path: string,
   v: unknown,
   earlier: readonly TemplateField[],
   envs: Map<string, string>,
+  trusted: boolean,
 ): TemplateField {
   const o = record(path, v, FIELD_KEYS, path);
   const key = str(`${path}.key`, o.key);
@@ -194,7 +198,7 @@ function field(
   if (o.default !== undefined) {
     const dflt = text(`${path}.default`, o.default, L.maxDefault, true);
     if (secret) throw invalidArgument(`${path}.default`, "a secret field has no default");
-    const problem = fieldValueProblem(f, dflt);
+    const problem = fieldValueProblem(f, dflt, trusted);
     if (problem !== undefined) throw invalidArgument(`${path}.default`, problem);
     return { ...f, default: dflt };
   }
