@@ -10,19 +10,22 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { SecretsError } from "../../errors.js";
 import { API_TEMPLATES } from "./builtins-api.js";
+import { DATA_TEMPLATES } from "./builtins-data.js";
 import { INFRA_TEMPLATES } from "./builtins-infra.js";
 import { trustFormats } from "./field-value.js";
 import { TEMPLATE_LIMITS, type Template } from "./schema.js";
 import { parseTemplateFile, TEMPLATE_NAME, validateTemplate } from "./validate-template.js";
 
 /** Every built-in, validated by the same rules as a user template (a bad one fails at import). */
-export const BUILTIN_TEMPLATES: readonly Template[] = [...API_TEMPLATES, ...INFRA_TEMPLATES].map(
-  (t) => {
-    const v = deepFreeze(validateTemplate(t, "builtin"));
-    trustFormats(v);
-    return v;
-  },
-);
+export const BUILTIN_TEMPLATES: readonly Template[] = [
+  ...API_TEMPLATES,
+  ...INFRA_TEMPLATES,
+  ...DATA_TEMPLATES,
+].map((t) => {
+  const v = deepFreeze(validateTemplate(t, "builtin"));
+  trustFormats(v);
+  return v;
+});
 
 /** Looks templates up by name; built-ins first, then user templates, each sorted by name. */
 export interface TemplateRegistry {

@@ -306,6 +306,13 @@ const BROKEN: Array<[string, (t: Doc) => void, string]> = [
     "tmpl.json: tests[0].fields.hostname: unknown key (known: url, host, port, database, user, password, sslmode)",
   ],
   [
+    "a postgres test without what it connects with",
+    (t) => {
+      t.tests[0] = { kind: "postgres", fields: { user: "user" } };
+    },
+    "tmpl.json: tests[0].fields: must name a field for url, or host and user",
+  ],
+  [
     "a test when naming an unknown option",
     (t) => {
       t.tests[1].when = { auth_method: "oauth" };
