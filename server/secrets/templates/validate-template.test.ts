@@ -306,6 +306,13 @@ const BROKEN: Array<[string, (t: Doc) => void, string]> = [
     "tmpl.json: tests[0].fields.hostname: unknown key (known: url, host, port, database, user, password, sslmode)",
   ],
   [
+    "a header named __proto__",
+    (t) => {
+      t.tests[0].headers = JSON.parse('{"__proto__": "x"}');
+    },
+    "tmpl.json: tests[0].headers.__proto__: must be an HTTP header name",
+  ],
+  [
     "a postgres test without what it connects with",
     (t) => {
       t.tests[0] = { kind: "postgres", fields: { user: "user" } };

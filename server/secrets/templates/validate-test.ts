@@ -182,7 +182,8 @@ function tplRecord(
     throw invalidArgument(path, mustBe("an object", v));
   const out: Record<string, string> = {};
   for (const [k, x] of Object.entries(v)) {
-    if (!(anyName ? /^[\x21-\x7e]{1,64}$/ : HEADER_NAME).test(k)) {
+    // __proto__ would be dropped silently by the assignment below.
+    if (k === "__proto__" || !(anyName ? /^[\x21-\x7e]{1,64}$/ : HEADER_NAME).test(k)) {
       throw invalidArgument(
         `${path}.${clip(k)}`,
         anyName ? "must be a printable name" : "must be an HTTP header name",
