@@ -76,8 +76,20 @@ const VIEWER = new Set<DescMethod>([
   ManifestService.method.getManifest,
   ManifestService.method.manifestStatus,
 ]);
-/** What a team member (an operator in a team) may call: its team's VMs and groups. */
+/**
+ * What a team member (an operator in a team) may call: its team's VMs, groups and secrets,
+ * and the audit lines about them.
+ */
 const TEAM = new Set<DescMethod>([
+  SecretService.method.createSecret,
+  SecretService.method.updateSecret,
+  SecretService.method.getSecretValue,
+  SecretService.method.listSecrets,
+  SecretService.method.deleteSecret,
+  SecretService.method.rotateSecret,
+  SecretService.method.listSecretVersions,
+  SecretService.method.rollbackSecret,
+  SystemService.method.listAuditEvents,
   AccessService.method.createVm,
   AccessService.method.listVms,
   AccessService.method.updateVm,
@@ -276,6 +288,8 @@ function expected(cell: Cell, method: DescMethod): Expect {
       return VIEWER.has(method) ? "allowed" : "permission_denied";
     case "team member, own VM":
     case "team member, other VM":
+      // A request of default fields creates a secret at scope global: admin-only.
+      if (method === SecretService.method.createSecret) return "permission_denied";
       return TEAM.has(method) ? "allowed" : "permission_denied";
     case "VM token, own VM":
       return method.parent.typeName === EnvService.typeName || VM_OAUTH.has(method)

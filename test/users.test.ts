@@ -217,15 +217,77 @@ describe("teams", () => {
   test("calls the team cannot yet be scoped to are refused to its members, never unscoped", async () => {
     const m = as["red-op"] as VmAuthClient;
     for (const call of [
-      () => m.secrets.listSecrets({}),
-      () => m.secrets.getSecretValue({ name: "u-global" }),
-      () => m.system.listAuditEvents({}),
+      () => m.system.getStatus({}),
       () => m.env.getEnv({ vm: "red-vm" }),
+      () => m.secrets.importSecrets({}),
+      () => m.access.createGroup({ name: "red2" }),
     ]) {
       await expect(call()).rejects.toMatchObject({
         code: "permission_denied",
         message: expect.stringContaining("not available to a team member"),
       });
+    }
+  });
+
+  test("a team member reaches only its team's secrets; another team's are NOT_FOUND", async () => {
+    const red = as["red-op"] as VmAuthClient;
+    const blue = as["blue-op"] as VmAuthClient;
+    const redValue = secretValue("sk-red");
+    const blueValue = secretValue("sk-blue");
+    await red.secrets.createSecret({ name: "red-key", value: redValue, scope: "group:red" });
+    await red.secrets.createSecret({
+      name: "red-vm-key",
+      value: secretValue(),
+      scope: "vm:red-vm",
+    });
+    await blue.secrets.createSecret({ name: "blue-key", value: blueValue, scope: "group:blue" });
+    expect((await red.secrets.listSecrets({})).secrets.map((s) => s.name)).toEqual([
+      "red-key",
+      "red-vm-key",
+    ]);
+    expect((await blue.secrets.listSecrets({})).secrets.map((s) => s.name)).toEqual(["blue-key"]);
+    expect((await red.secrets.getSecretValue({ name: "red-key" })).value).toBe(redValue);
+    for (const call of [
+      () => red.secrets.getSecretValue({ name: "blue-key" }),
+      () => red.secrets.getSecretValue({ name: "u-global" }),
+      () => red.secrets.rotateSecret({ name: "blue-key", value: secretValue() }),
+      () => red.secrets.deleteSecret({ name: "blue-key" }),
+      () => red.secrets.listSecretVersions({ name: "blue-key" }),
+      () => red.secrets.updateSecret({ name: "blue-key", description: "x" }),
+    ]) {
+      await expect(call()).rejects.toMatchObject({
+        code: "not_found",
+        message: expect.stringMatching(/^name: secret '(blue-key|u-global)' not found$/),
+      });
+    }
+    // Out of the team by scope: another team's group or VM as if missing, global admin-only.
+    await expect(
+      red.secrets.createSecret({ name: "x-key", value: secretValue(), scope: "group:blue" }),
+    ).rejects.toMatchObject({ code: "not_found", field: "scope" });
+    await expect(
+      red.secrets.createSecret({ name: "x-key", value: secretValue(), scope: "vm:blue-vm" }),
+    ).rejects.toMatchObject({ code: "not_found", field: "scope" });
+    await expect(
+      red.secrets.createSecret({ name: "x-key", value: secretValue() }),
+    ).rejects.toMatchObject({ code: "permission_denied", field: "scope" });
+    await expect(
+      red.secrets.updateSecret({ name: "red-key", scope: "global" }),
+    ).rejects.toMatchObject({ code: "permission_denied", field: "scope" });
+    const all = (await d.client.secrets.listSecrets({})).secrets.map((s) => s.name);
+    expect(all).not.toContain("x-key");
+    expect((await d.client.secrets.getSecretValue({ name: "blue-key" })).value).toBe(blueValue);
+  });
+
+  test("a team member's audit log holds only its team's secrets and VMs", async () => {
+    const events = (await (as["red-op"] as VmAuthClient).system.listAuditEvents({ limit: 1000 }))
+      .events;
+    expect(events.some((e) => e.secret === "red-key")).toBe(true);
+    for (const e of events) {
+      expect(["red-key", "red-vm-key", ""]).toContain(e.secret);
+      if (e.secret === "") expect(["red-vm", "red-vm2"]).toContain(e.vm);
+      expect(JSON.stringify(e, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toMatch(
+        /blue/,
+      );
     }
   });
 
@@ -252,9 +314,13 @@ describe("teams", () => {
   });
 
   test("a team's only group cannot be deleted while the team exists", async () => {
-    await expect(d.client.access.deleteGroup({ name: "red" })).rejects.toMatchObject({
+    await d.client.access.createGroup({ name: "solo" });
+    await d.client.access.createTeam({ name: "solo-team", groups: ["solo"] });
+    await expect(d.client.access.deleteGroup({ name: "solo" })).rejects.toMatchObject({
       code: "failed_precondition",
-      message: expect.stringContaining("team red-team"),
+      message: expect.stringContaining("only group of team solo-team"),
     });
+    await d.client.access.deleteTeam({ name: "solo-team" });
+    await d.client.access.deleteGroup({ name: "solo" });
   });
 });

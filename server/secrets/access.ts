@@ -37,6 +37,37 @@ export function createAccessUseCases(deps: Deps) {
     /** Users and teams (issue #13): they share the admin tokens' records. */
     users: createUserUseCases(deps),
 
+    /**
+     * What a team-limited caller (permissions.ts) may see, read from the store now; undefined
+     * for a caller who is not limited. A scope is the team's when it is `group:G` with G one
+     * of its groups or `vm:V` with V in one of them; `global` and `host` never are.
+     */
+    teamScope(caller: Caller) {
+      const data = store.data;
+      const mine = teamGroups(caller, data);
+      if (mine === undefined) return undefined;
+      const allowsScope = (scope: string): boolean => {
+        if (scope.startsWith("group:")) return mine.has(scope.slice(6));
+        if (scope.startsWith("vm:")) {
+          const vm = data.vms[scope.slice(3)];
+          return vm !== undefined && vmInGroups(vm, mine);
+        }
+        return false;
+      };
+      return {
+        allowsScope,
+        allowsVm: (name: string) => {
+          const vm = data.vms[name];
+          return vm !== undefined && vmInGroups(vm, mine);
+        },
+        /** The scope of secret `name` when it exists and is the team's. */
+        secretVisible: (name: string) => {
+          const s = data.secrets[name];
+          return s !== undefined && allowsScope(s.scope);
+        },
+      };
+    },
+
     /** The caller a bearer token stands for; UNAUTHENTICATED for anything else. */
     authenticate(token: string): Caller {
       if (!token.startsWith(VM_TOKEN_PREFIX) && !token.startsWith(ADMIN_TOKEN_PREFIX)) {

@@ -5,7 +5,8 @@
  * refused to every user: a missing row never means "allowed").
  *
  * `team` says how a team member (a user in teams, not an admin) is limited:
- * - "filtered": the use case sees only the team's groups and the VMs in them (access.ts);
+ * - "filtered": the call sees only the team's groups, the VMs in them and the secrets scoped
+ *   to those (access.ts; transport/handlers/team-scope.ts for secrets and the audit log);
  *   anything else is NOT_FOUND, as if it did not exist, and listings leave it out;
  * - "refused": team scoping applies but the use case does not scope yet: a team member
  *   gets PERMISSION_DENIED (fail closed) rather than see what is not the team's;
@@ -31,14 +32,14 @@ const view = (team: Permission["team"] = "refused"): Permission => ({ role: "vie
 
 /** Fully-qualified method ("vmauth.v1.Service/Method") → who may call it. */
 export const PERMISSIONS: Readonly<Record<string, Permission>> = {
-  "vmauth.v1.SecretService/CreateSecret": op(),
-  "vmauth.v1.SecretService/UpdateSecret": op(),
-  "vmauth.v1.SecretService/GetSecretValue": op(),
-  "vmauth.v1.SecretService/ListSecrets": view(),
-  "vmauth.v1.SecretService/DeleteSecret": op(),
-  "vmauth.v1.SecretService/RotateSecret": op(),
-  "vmauth.v1.SecretService/ListSecretVersions": view(),
-  "vmauth.v1.SecretService/RollbackSecret": op(),
+  "vmauth.v1.SecretService/CreateSecret": op("filtered"),
+  "vmauth.v1.SecretService/UpdateSecret": op("filtered"),
+  "vmauth.v1.SecretService/GetSecretValue": op("filtered"),
+  "vmauth.v1.SecretService/ListSecrets": view("filtered"),
+  "vmauth.v1.SecretService/DeleteSecret": op("filtered"),
+  "vmauth.v1.SecretService/RotateSecret": op("filtered"),
+  "vmauth.v1.SecretService/ListSecretVersions": view("filtered"),
+  "vmauth.v1.SecretService/RollbackSecret": op("filtered"),
   "vmauth.v1.SecretService/PlanRotation": view(),
   "vmauth.v1.SecretService/ImportSecrets": op(),
   // A view is values: never a viewer's.
@@ -69,7 +70,7 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   "vmauth.v1.AccessService/SetTeamMembers": admin,
   "vmauth.v1.SystemService/GetStatus": view(),
   "vmauth.v1.SystemService/RotateMasterKey": admin,
-  "vmauth.v1.SystemService/ListAuditEvents": view(),
+  "vmauth.v1.SystemService/ListAuditEvents": view("filtered"),
   "vmauth.v1.OAuthService/AddOAuth": op(),
   "vmauth.v1.OAuthService/ListOAuth": view(),
   "vmauth.v1.OAuthService/StartOAuthLogin": op(),

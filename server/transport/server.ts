@@ -58,6 +58,7 @@ import { oauthHandlers } from "./handlers/oauth.js";
 import { reflectionHandlers } from "./handlers/reflection.js";
 import { secretHandlers } from "./handlers/secrets.js";
 import { systemHandlers } from "./handlers/system.js";
+import { teamScopedSecrets, teamScopedSystem } from "./handlers/team-scope.js";
 import { createTurnScheduler } from "./turns.js";
 
 export interface TransportDeps {
@@ -181,17 +182,24 @@ export function createTransport(deps: TransportDeps): Transport {
       const { definition, handlers } = bindService(svc, impl, opts);
       server.addService(definition, handlers);
     };
-    add(SecretService, secretHandlers(deps.secrets, deps.rotationPlan));
+    // Team members reach only their teams' secrets and audit lines (team-scope.ts).
+    add(
+      SecretService,
+      teamScopedSecrets(secretHandlers(deps.secrets, deps.rotationPlan), deps.access),
+    );
     add(EnvService, envHandlers(deps.env, deps.hub, deps.heartbeatMs, turns));
     add(AccessService, accessHandlers(deps.access, deps.hub.presence, deps.manifests.missing));
     add(OAuthService, oauthHandlers(deps.oauth));
     add(ManifestService, manifestHandlers(deps.manifests));
     add(
       SystemService,
-      systemHandlers(deps.system, {
-        version: deps.version,
-        connectedVms: () => deps.hub.presence.connectedCount(),
-      }),
+      teamScopedSystem(
+        systemHandlers(deps.system, {
+          version: deps.version,
+          connectedVms: () => deps.hub.presence.connectedCount(),
+        }),
+        deps.access,
+      ),
     );
     add(Health, health.handlers);
     const reflection = reflectionHandlers(files, names);
