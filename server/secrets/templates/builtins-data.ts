@@ -107,7 +107,16 @@ export const DATA_TEMPLATES: TemplateInput[] = [
         help: "starttls: port 587; tls: implicit TLS, port 465; none: plaintext (local relays only)",
         env: "SMTP_SECURITY",
       },
-      { key: "port", label: "Port", type: "port", default: "587", env: "SMTP_PORT" },
+      // No default: the right port follows security (587, 465, 25), and a fixed 587 would
+      // send implicit TLS to the STARTTLS port. The test runner picks it from security.
+      {
+        key: "port",
+        label: "Port",
+        type: "port",
+        required: false,
+        help: "Leave empty for the usual port: 587 (starttls), 465 (tls), 25 (none)",
+        env: "SMTP_PORT",
+      },
       { key: "user", label: "User", type: "text", env: "SMTP_USER" },
       { key: "password", label: "Password", type: "secret", env: "SMTP_PASSWORD" },
     ],

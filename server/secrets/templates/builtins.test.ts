@@ -146,7 +146,7 @@ const EXAMPLES: Record<string, { input: Record<string, string>; env: Record<stri
     },
   },
   smtp: {
-    input: { host: "smtp.example.com", user: "mailer", password: "smtp-Secret-1" },
+    input: { host: "smtp.example.com", port: "2525", user: "mailer", password: "smtp-Secret-1" },
     env: {
       SMTP_HOST: "host",
       SMTP_SECURITY: "security",
@@ -220,8 +220,13 @@ describe("built-in templates", () => {
       ok: true,
       visible: { mode: "fields", port: "5432", sslmode: "prefer" },
     });
-    const smtp = validateCredential(byName("smtp"), EXAMPLES.smtp?.input ?? {});
-    expect(smtp).toMatchObject({ ok: true, visible: { port: "587", security: "starttls" } });
+    const smtp = validateCredential(byName("smtp"), {
+      host: "smtp.example.com",
+      user: "mailer",
+      password: "pw",
+    });
+    expect(smtp).toMatchObject({ ok: true, visible: { security: "starttls" } });
+    expect(smtp.ok && smtp.visible).not.toHaveProperty("port");
     const gl = validateCredential(byName("gitlab"), { token: "glpat-xxxxxxxxxxxxxxxxxxxx" });
     expect(gl).toMatchObject({ ok: true, visible: { url: "https://gitlab.com" } });
   });
