@@ -324,3 +324,22 @@ describe("teams", () => {
     await d.client.access.deleteGroup({ name: "solo" });
   });
 });
+
+describe("after a restart", () => {
+  test("users, roles, teams and tokens are as they were", async () => {
+    const token = (await d.client.access.issueUserToken({ name: "red-viewer" })).token;
+    const before = {
+      users: (await d.client.access.listUsers({})).users,
+      teams: (await d.client.access.listTeams({})).teams,
+    };
+    await d.restart();
+    expect((await d.client.access.listUsers({})).users).toEqual(before.users);
+    expect((await d.client.access.listTeams({})).teams).toEqual(before.teams);
+    const m = d.tcpClient(token);
+    expect((await m.access.listVms({})).vms.map((v) => v.name)).toEqual(["red-vm"]);
+    await expect(m.secrets.getSecretValue({ name: "red-key" })).rejects.toMatchObject({
+      code: "permission_denied",
+      message: "GetSecretValue: role viewer may not call it (needs operator)",
+    });
+  });
+});
