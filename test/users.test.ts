@@ -148,6 +148,28 @@ describe("roles", () => {
     await d.tcpClient(second).secrets.listSecrets({});
   });
 
+  test("token revoke ends a user's token but keeps the user; an old admin token goes", async () => {
+    await d.client.access.createUser({ name: "revoked-user", role: Role.OPERATOR });
+    const token = (await d.client.access.issueUserToken({ name: "revoked-user" })).token;
+    await d.client.access.revokeAdminToken({ name: "revoked-user" });
+    await expect(d.tcpClient(token).secrets.listSecrets({})).rejects.toMatchObject({
+      code: "unauthenticated",
+    });
+    expect(
+      (await d.client.access.listUsers({})).users.find((u) => u.name === "revoked-user"),
+    ).toMatchObject({ role: Role.OPERATOR, hasToken: false, tokenId: "" });
+    expect(
+      (await d.client.access.listAdminTokens({})).adminTokens.map((t) => t.name),
+    ).not.toContain("revoked-user");
+    await expect(d.client.access.revokeAdminToken({ name: "revoked-user" })).rejects.toMatchObject({
+      code: "not_found",
+    });
+    await d.client.access.createAdminToken({ name: "old-style" });
+    await d.client.access.revokeAdminToken({ name: "old-style" });
+    const names = (await d.client.access.listUsers({})).users.map((u) => u.name);
+    expect(names).not.toContain("old-style");
+  });
+
   test("the audit log names the user", async () => {
     await (as.op as VmAuthClient).access.createGroup({ name: "audited-grp" });
     const events = (await d.client.system.listAuditEvents({ limit: 1000 })).events;

@@ -297,8 +297,12 @@ export function createAccessUseCases(deps: Deps) {
         async () => {
           const name = checkNodeName("name", "admin token", nameIn);
           await store.mutate((data, tx) => {
-            if (!data.adminTokens[name]) throw notFound("admin token", name, "name");
-            tx.delete("adminTokens", name);
+            const rec = data.adminTokens[name];
+            if (!rec || rec.hash === "") throw notFound("admin token", name, "name");
+            // A user made by CreateUser keeps its role and teams without its token; an
+            // admin token from before users (no role) is only a token, and goes.
+            if (rec.role === undefined) tx.delete("adminTokens", name);
+            else tx.put("adminTokens", { ...rec, id: "", hash: "" });
           });
         },
       );
