@@ -1384,7 +1384,8 @@ export const AccessService: GenService<{
     output: typeof CreateAdminTokenResponseSchema;
   },
   /**
-   * ListAdminTokens lists admin tokens, sorted by name; never a token itself.
+   * ListAdminTokens lists admin tokens (every user that has a token, whatever its role),
+   * sorted by name; never a token itself.
    *
    * @generated from rpc vmauth.v1.AccessService.ListAdminTokens
    */
@@ -1394,8 +1395,9 @@ export const AccessService: GenService<{
     output: typeof ListAdminTokensResponseSchema;
   },
   /**
-   * RevokeAdminToken deletes an admin token by name: calls with it fail from then on, and
-   * the WatchEnv streams it opened end.
+   * RevokeAdminToken revokes an admin token by name: calls with it fail from then on, and
+   * the WatchEnv streams it opened end. A user made by CreateUser keeps its role and teams
+   * (IssueUserToken gives it a new token); an admin token from before users is deleted.
    *
    * @generated from rpc vmauth.v1.AccessService.RevokeAdminToken
    */
