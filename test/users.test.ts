@@ -17,6 +17,7 @@ import { PERMISSIONS } from "../server/secrets/permissions.js";
 import type { TestDaemon } from "./helpers/daemon.js";
 import { startDaemon } from "./helpers/daemon.js";
 import { secretValue } from "./helpers/values.js";
+import { openWatch } from "./helpers/watch.js";
 
 const SERVICES: DescService[] = [
   SecretService,
@@ -136,6 +137,22 @@ describe("roles", () => {
     expect((await p.secrets.getSecretValue({ name: "u-global" })).value).toBe(value);
     await d.client.access.deleteUser({ name: "promoted" });
     await expect(p.secrets.listSecrets({})).rejects.toMatchObject({ code: "unauthenticated" });
+  });
+
+  test("a role or team change ends the streams the user has open; it reconnects as what it now is", async () => {
+    await d.client.access.createUser({ name: "demoted", role: Role.OPERATOR });
+    const p = d.tcpClient((await d.client.access.issueUserToken({ name: "demoted" })).token);
+    const w = openWatch(p, { vm: "red-vm" });
+    await w.until(() => w.snapshots().length > 0);
+    await d.client.access.setUserRole({ name: "demoted", role: Role.VIEWER });
+    // The stream that carries values must not outlive the role that allowed it.
+    expect(await w.done).toMatchObject({
+      code: "unauthenticated",
+      message: expect.stringContaining("role or teams changed"),
+    });
+    const again = openWatch(p, { vm: "red-vm" });
+    expect(await again.done).toMatchObject({ code: "permission_denied" });
+    await d.client.access.deleteUser({ name: "demoted" });
   });
 
   test("a new token replaces the old one; a user without a token cannot call", async () => {

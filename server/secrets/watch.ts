@@ -108,12 +108,22 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
     }
   }
 
-  /** An admin token revoked (or replaced under its name) ends every stream it opened. */
+  /**
+   * An admin token revoked or replaced under its name, or its user's role or teams changed
+   * (any put of the record), ends every stream it opened: a stream may not outlive the role
+   * that allowed it. The client reconnects and is checked as what it now is.
+   */
   function closeRevokedAdmin(name: string) {
-    const id = store.data.adminTokens[name]?.id;
+    const rec = store.data.adminTokens[name];
     for (const w of slots.streams()) {
-      if (w.admin !== undefined && w.admin.name === name && w.admin.id !== id) {
-        w.close(new SecretsError("unauthenticated", "authorization: token revoked"));
+      if (
+        w.admin !== undefined &&
+        w.admin.name === name &&
+        (w.admin.id !== rec?.id || w.admin.modRevision !== rec?.modRevision)
+      ) {
+        const why =
+          w.admin.id !== rec?.id ? "token revoked" : "the user's role or teams changed; reconnect";
+        w.close(new SecretsError("unauthenticated", `authorization: ${why}`));
       }
     }
   }
@@ -186,7 +196,13 @@ export function createWatchHub(deps: Deps & WatchHubOptions) {
       const w = new Watcher<T>(
         sink,
         c.kind === "vm" ? c.tokenId : undefined,
-        c.kind === "admin" ? { name: c.name, id: data.adminTokens[c.name]?.id } : undefined,
+        c.kind === "admin"
+          ? {
+              name: c.name,
+              id: data.adminTokens[c.name]?.id,
+              modRevision: data.adminTokens[c.name]?.modRevision,
+            }
+          : undefined,
       );
       set.add(w as Watcher<unknown>);
       const onAbort = () => w.close();

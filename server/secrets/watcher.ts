@@ -40,8 +40,10 @@ export class Watcher<T> {
     readonly sink: WatchSink<T>,
     /** The VM token that opened the stream. */
     readonly tokenId: string | undefined,
-    /** The admin token that opened the stream: its name and id then. */
-    readonly admin: { name: string; id: string | undefined } | undefined = undefined,
+    /** The admin token that opened the stream: its name, id and record revision then. */
+    readonly admin:
+      | { name: string; id: string | undefined; modRevision: number | undefined }
+      | undefined = undefined,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.finish = (err) => (err === undefined ? resolve() : reject(err));
