@@ -5,12 +5,12 @@
  * certificate is a fresh self-signed one for 127.0.0.1 and localhost (openssl). Each AUTH
  * attempt is recorded (method, user, accepted, over TLS): never the password.
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SMTPServer } from "smtp-server";
+import { makeSelfSignedCert } from "./tls.js";
 
 export interface SmtpAuthAttempt {
   method: string;
@@ -72,36 +72,12 @@ export async function startSmtpServer(opts: {
   };
 }
 
-/** A throw-away self-signed certificate for 127.0.0.1 and localhost. */
+/** A throw-away self-signed certificate for 127.0.0.1 and localhost, as PEM text. */
 export function selfSigned(): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), "vm-auth-smtp-"));
   try {
-    const certFile = join(dir, "cert.pem");
-    const keyFile = join(dir, "key.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        keyFile,
-        "-out",
-        certFile,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=smtp.test",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      ],
-      { stdio: "ignore" },
-    );
-    return { cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") };
+    const files = makeSelfSignedCert(dir);
+    return { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@ import { spawnDaemon } from "./process.js";
 import { testRoot } from "./values.js";
 
 /** A throw-away self-signed certificate for 127.0.0.1 and localhost, made per run in `dir`. */
-function makeSelfSignedCert(dir: string): { cert: string; key: string } {
+export function makeSelfSignedCert(dir: string): { cert: string; key: string } {
   const cert = join(dir, "cert.pem");
   const key = join(dir, "key.pem");
   execFileSync(
