@@ -25,6 +25,7 @@ import { createRotationPlanner } from "./secrets/rotation-plan.js";
 import type { CronClock } from "./secrets/schedule/cron-scheduler.js";
 import { createSecretUseCases } from "./secrets/secrets.js";
 import { createSystemUseCases } from "./secrets/system.js";
+import { createUsageReporter } from "./secrets/usage.js";
 import { createWatchHub } from "./secrets/watch.js";
 import { createSnapshotJournalDriver } from "./store/drivers/snapshot-journal.js";
 import type { Store } from "./store/store.js";
@@ -144,6 +145,7 @@ export function createDaemon(config: ServerConfig, log: Logger, opts: DaemonOpti
             expiryWarningMs: config.expiryWarningMs,
           }),
           rotationPlan: createRotationPlanner(deps, hub.presence),
+          usage: createUsageReporter(deps, hub.presence),
           hub,
           audit,
           log,

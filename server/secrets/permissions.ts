@@ -41,6 +41,8 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   "vmauth.v1.SecretService/ListSecretVersions": view("filtered"),
   "vmauth.v1.SecretService/RollbackSecret": op("filtered"),
   "vmauth.v1.SecretService/PlanRotation": view(),
+  // Who read a secret and where it went: an operator's, not yet team-scoped.
+  "vmauth.v1.SecretService/GetSecretUsage": op(),
   "vmauth.v1.SecretService/ImportSecrets": op(),
   // A view is values: never a viewer's.
   "vmauth.v1.EnvService/GetEnv": op(),

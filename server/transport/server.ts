@@ -43,6 +43,7 @@ import { refusalFor } from "../secrets/permissions.js";
 import type { RotationPlanner } from "../secrets/rotation-plan.js";
 import type { SecretUseCases } from "../secrets/secrets.js";
 import type { SystemUseCases } from "../secrets/system.js";
+import type { UsageReporter } from "../secrets/usage.js";
 import type { WatchHub } from "../secrets/watch.js";
 import type { BindOptions, FinishInfo, ServiceImpl } from "./adapter.js";
 import { bindService } from "./adapter.js";
@@ -70,6 +71,8 @@ export interface TransportDeps {
   system: SystemUseCases;
   /** `rotate --plan`: which VMs and units a rotation would reach (issue #11). */
   rotationPlan: RotationPlanner;
+  /** `secretsctl usage`: which VMs hold a secret and how it was read (issue #13). */
+  usage: UsageReporter;
   hub: WatchHub;
   audit: AuditBroker;
   log: Logger;
@@ -185,7 +188,7 @@ export function createTransport(deps: TransportDeps): Transport {
     // Team members reach only their teams' secrets and audit lines (team-scope.ts).
     add(
       SecretService,
-      teamScopedSecrets(secretHandlers(deps.secrets, deps.rotationPlan), deps.access),
+      teamScopedSecrets(secretHandlers(deps.secrets, deps.rotationPlan, deps.usage), deps.access),
     );
     add(EnvService, envHandlers(deps.env, deps.hub, deps.heartbeatMs, turns));
     add(AccessService, accessHandlers(deps.access, deps.hub.presence, deps.manifests.missing));

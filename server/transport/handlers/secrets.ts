@@ -3,17 +3,23 @@ import type {
   SecretService,
   UpdateSecretRequest,
 } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
-import { ImportAction, ImportOutcome } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
+import {
+  ImportAction,
+  ImportOutcome,
+  SecretHolding,
+} from "../../../proto/gen/vmauth/v1/secrets_pb.js";
 import { invalidArgument } from "../../errors.js";
 import type { ImportItemInput } from "../../secrets/import.js";
 import type { RotationPlanner } from "../../secrets/rotation-plan.js";
 import type { SecretUseCases } from "../../secrets/secrets.js";
+import type { UsageReporter } from "../../secrets/usage.js";
 import type { ServiceImpl } from "../adapter.js";
-import { dateFrom, toSecret, toVersion } from "../convert.js";
+import { dateFrom, toSecret, toVersion, ts } from "../convert.js";
 
 export function secretHandlers(
   secrets: SecretUseCases,
   planner: RotationPlanner,
+  usage: UsageReporter,
 ): ServiceImpl<typeof SecretService> {
   return {
     async createSecret(req, ctx) {
@@ -77,6 +83,26 @@ export function secretHandlers(
       const r = planner.plan(req.name);
       return { vms: r.targets, revision: BigInt(r.revision) };
     },
+    async getSecretUsage(req) {
+      const r = await usage.usage(req.name, req.windowSeconds);
+      return {
+        vms: r.vms.map((v) => ({
+          vm: v.vm,
+          env: v.env,
+          holding: HOLDING[v.holding],
+          version: v.version,
+          lastReceived: v.lastReceived ? ts(v.lastReceived) : undefined,
+          ackedRevision: BigInt(v.ackedRevision),
+          connected: v.connected,
+          deliveries: v.deliveries,
+          reads: v.reads,
+        })),
+        hostReaders: r.hostReaders,
+        windowSeconds: r.windowSeconds,
+        truncated: r.truncated,
+        revision: BigInt(r.revision),
+      };
+    },
     async importSecrets(req, ctx) {
       const r = await secrets.import(ctx, req.items.map(importItem));
       return {
@@ -126,3 +152,9 @@ function importItem(it: ImportItem): ImportItemInput {
     moveToScope: it.moveToScope,
   };
 }
+
+const HOLDING = {
+  current: SecretHolding.CURRENT,
+  behind: SecretHolding.BEHIND,
+  unknown: SecretHolding.UNSPECIFIED,
+} as const;

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vmauth/v1/secrets.proto.
  */
 export const file_vmauth_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("Chd2bWF1dGgvdjEvc2VjcmV0cy5wcm90bxIJdm1hdXRoLnYxIs8DCgZTZWNyZXQSDAoEbmFtZRgBIAEoCRILCgNlbnYYAiABKAkSDQoFc2NvcGUYAyABKAkSIwoEa2luZBgEIAEoDjIVLnZtYXV0aC52MS5TZWNyZXRLaW5kEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi0KBmxhYmVscxgHIAMoCzIdLnZtYXV0aC52MS5TZWNyZXQuTGFiZWxzRW50cnkSFwoPY3VycmVudF92ZXJzaW9uGAggASgNEhUKDXZlcnNpb25fY291bnQYCSABKA0SLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbW9kX3JldmlzaW9uGAwgASgEEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYDSABKAgSLgoKZXhwaXJlc19hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ1Cg1TZWNyZXRWZXJzaW9uEg8KB3ZlcnNpb24YASABKA0SLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIPCgdjdXJyZW50GAQgASgIIq0CChNDcmVhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSCwoDZW52GAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjoKBmxhYmVscxgHIAMoCzIqLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0LkxhYmVsc0VudHJ5EhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYCCABKAgSLgoKZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJLChRDcmVhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIogDChNVcGRhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDZW52GAIgASgJSACIAQESEgoFc2NvcGUYAyABKAlIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBEhIKCnNldF9sYWJlbHMYBSABKAgSOgoGbGFiZWxzGAYgAygLMioudm1hdXRoLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QuTGFiZWxzRW50cnkSIAoTYWxsb3dfc2Vuc2l0aXZlX2VudhgHIAEoCEgDiAEBEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGNsZWFyX2V4cGlyZXNfYXQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRfZW52QggKBl9zY29wZUIOCgxfZGVzY3JpcHRpb25CFgoUX2FsbG93X3NlbnNpdGl2ZV9lbnYiSwoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIQoGc2VjcmV0GAEgASgLMhEudm1hdXRoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBCJRChVHZXRTZWNyZXRWYWx1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhkKEWluY2x1ZGVfaG9zdF9vbmx5GAMgASgIIokBChZHZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEiEKBnNlY3JldBgBIAEoCzIRLnZtYXV0aC52MS5TZWNyZXQSDwoHdmVyc2lvbhgCIAEoDRINCgV2YWx1ZRgDIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAQgASgJEhUKDWNsaWVudF9zZWNyZXQYBSABKAkiIwoSTGlzdFNlY3JldHNSZXF1ZXN0Eg0KBXNjb3BlGAEgASgJIksKE0xpc3RTZWNyZXRzUmVzcG9uc2USIgoHc2VjcmV0cxgBIAMoCzIRLnZtYXV0aC52MS5TZWNyZXQSEAoIcmV2aXNpb24YAiABKAQiIwoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVNlY3JldFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEImIKE1JvdGF0ZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChRSb3RhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIikKGUxpc3RTZWNyZXRWZXJzaW9uc1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJIChpMaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRIqCgh2ZXJzaW9ucxgBIAMoCzIYLnZtYXV0aC52MS5TZWNyZXRWZXJzaW9uIjYKFVJvbGxiYWNrU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iTQoWUm9sbGJhY2tTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIiMKE1BsYW5Sb3RhdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJjCg5Sb3RhdGlvblRhcmdldBIKCgJ2bRgBIAEoCRILCgNlbnYYAiABKAkSEQoJY29ubmVjdGVkGAMgASgIEg0KBXVuaXRzGAQgAygJEhYKDnVuaXRfbWFwX2tub3duGAUgASgIIlAKFFBsYW5Sb3RhdGlvblJlc3BvbnNlEiYKA3ZtcxgBIAMoCzIZLnZtYXV0aC52MS5Sb3RhdGlvblRhcmdldBIQCghyZXZpc2lvbhgCIAEoBCK5AQoKSW1wb3J0SXRlbRIMCgRuYW1lGAEgASgJEicKBmFjdGlvbhgCIAEoDjIXLnZtYXV0aC52MS5JbXBvcnRBY3Rpb24SDQoFdmFsdWUYAyABKAkSCwoDZW52GAQgASgJEg0KBXNjb3BlGAUgASgJEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYBiABKAgSGgoNbW92ZV90b19zY29wZRgHIAEoCUgAiAEBQhAKDl9tb3ZlX3RvX3Njb3BlIjwKFEltcG9ydFNlY3JldHNSZXF1ZXN0EiQKBWl0ZW1zGAEgAygLMhUudm1hdXRoLnYxLkltcG9ydEl0ZW0ihAEKDEltcG9ydFJlc3VsdBIMCgRuYW1lGAEgASgJEikKB291dGNvbWUYAiABKA4yGC52bWF1dGgudjEuSW1wb3J0T3V0Y29tZRIhCgZzZWNyZXQYAyABKAsyES52bWF1dGgudjEuU2VjcmV0EhgKEG1vdmVkX2Zyb21fc2NvcGUYBCABKAkiUwoVSW1wb3J0U2VjcmV0c1Jlc3BvbnNlEigKB3Jlc3VsdHMYASADKAsyFy52bWF1dGgudjEuSW1wb3J0UmVzdWx0EhAKCHJldmlzaW9uGAIgASgEKnMKClNlY3JldEtpbmQSGwoXU0VDUkVUX0tJTkRfVU5TUEVDSUZJRUQQABIWChJTRUNSRVRfS0lORF9TVEFUSUMQARIZChVTRUNSRVRfS0lORF9HRU5FUkFURUQQAhIVChFTRUNSRVRfS0lORF9PQVVUSBADKmEKDEltcG9ydEFjdGlvbhIdChlJTVBPUlRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGAoUSU1QT1JUX0FDVElPTl9DUkVBVEUQARIYChRJTVBPUlRfQUNUSU9OX1JPVEFURRACKoUBCg1JbXBvcnRPdXRjb21lEh4KGklNUE9SVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWSU1QT1JUX09VVENPTUVfQ1JFQVRFRBABEhoKFklNUE9SVF9PVVRDT01FX1JPVEFURUQQAhIcChhJTVBPUlRfT1VUQ09NRV9VTkNIQU5HRUQQAzLXBgoNU2VjcmV0U2VydmljZRJPCgxDcmVhdGVTZWNyZXQSHi52bWF1dGgudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJPCgxVcGRhdGVTZWNyZXQSHi52bWF1dGgudjEuVXBkYXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJVCg5HZXRTZWNyZXRWYWx1ZRIgLnZtYXV0aC52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIS52bWF1dGgudjEuR2V0U2VjcmV0VmFsdWVSZXNwb25zZRJMCgtMaXN0U2VjcmV0cxIdLnZtYXV0aC52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHi52bWF1dGgudjEuTGlzdFNlY3JldHNSZXNwb25zZRJPCgxEZWxldGVTZWNyZXQSHi52bWF1dGgudjEuRGVsZXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJPCgxSb3RhdGVTZWNyZXQSHi52bWF1dGgudjEuUm90YXRlU2VjcmV0UmVxdWVzdBofLnZtYXV0aC52MS5Sb3RhdGVTZWNyZXRSZXNwb25zZRJhChJMaXN0U2VjcmV0VmVyc2lvbnMSJC52bWF1dGgudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBolLnZtYXV0aC52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJVCg5Sb2xsYmFja1NlY3JldBIgLnZtYXV0aC52MS5Sb2xsYmFja1NlY3JldFJlcXVlc3QaIS52bWF1dGgudjEuUm9sbGJhY2tTZWNyZXRSZXNwb25zZRJPCgxQbGFuUm90YXRpb24SHi52bWF1dGgudjEuUGxhblJvdGF0aW9uUmVxdWVzdBofLnZtYXV0aC52MS5QbGFuUm90YXRpb25SZXNwb25zZRJSCg1JbXBvcnRTZWNyZXRzEh8udm1hdXRoLnYxLkltcG9ydFNlY3JldHNSZXF1ZXN0GiAudm1hdXRoLnYxLkltcG9ydFNlY3JldHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chd2bWF1dGgvdjEvc2VjcmV0cy5wcm90bxIJdm1hdXRoLnYxIs8DCgZTZWNyZXQSDAoEbmFtZRgBIAEoCRILCgNlbnYYAiABKAkSDQoFc2NvcGUYAyABKAkSIwoEa2luZBgEIAEoDjIVLnZtYXV0aC52MS5TZWNyZXRLaW5kEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi0KBmxhYmVscxgHIAMoCzIdLnZtYXV0aC52MS5TZWNyZXQuTGFiZWxzRW50cnkSFwoPY3VycmVudF92ZXJzaW9uGAggASgNEhUKDXZlcnNpb25fY291bnQYCSABKA0SLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbW9kX3JldmlzaW9uGAwgASgEEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYDSABKAgSLgoKZXhwaXJlc19hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ1Cg1TZWNyZXRWZXJzaW9uEg8KB3ZlcnNpb24YASABKA0SLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIPCgdjdXJyZW50GAQgASgIIq0CChNDcmVhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSCwoDZW52GAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHByb3ZpZGVyGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjoKBmxhYmVscxgHIAMoCzIqLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0LkxhYmVsc0VudHJ5EhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYCCABKAgSLgoKZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJLChRDcmVhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIogDChNVcGRhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDZW52GAIgASgJSACIAQESEgoFc2NvcGUYAyABKAlIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBEhIKCnNldF9sYWJlbHMYBSABKAgSOgoGbGFiZWxzGAYgAygLMioudm1hdXRoLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QuTGFiZWxzRW50cnkSIAoTYWxsb3dfc2Vuc2l0aXZlX2VudhgHIAEoCEgDiAEBEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGNsZWFyX2V4cGlyZXNfYXQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRfZW52QggKBl9zY29wZUIOCgxfZGVzY3JpcHRpb25CFgoUX2FsbG93X3NlbnNpdGl2ZV9lbnYiSwoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIQoGc2VjcmV0GAEgASgLMhEudm1hdXRoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBCJRChVHZXRTZWNyZXRWYWx1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhkKEWluY2x1ZGVfaG9zdF9vbmx5GAMgASgIIokBChZHZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEiEKBnNlY3JldBgBIAEoCzIRLnZtYXV0aC52MS5TZWNyZXQSDwoHdmVyc2lvbhgCIAEoDRINCgV2YWx1ZRgDIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAQgASgJEhUKDWNsaWVudF9zZWNyZXQYBSABKAkiIwoSTGlzdFNlY3JldHNSZXF1ZXN0Eg0KBXNjb3BlGAEgASgJIksKE0xpc3RTZWNyZXRzUmVzcG9uc2USIgoHc2VjcmV0cxgBIAMoCzIRLnZtYXV0aC52MS5TZWNyZXQSEAoIcmV2aXNpb24YAiABKAQiIwoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVNlY3JldFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEImIKE1JvdGF0ZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChRSb3RhdGVTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIikKGUxpc3RTZWNyZXRWZXJzaW9uc1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJIChpMaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRIqCgh2ZXJzaW9ucxgBIAMoCzIYLnZtYXV0aC52MS5TZWNyZXRWZXJzaW9uIjYKFVJvbGxiYWNrU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iTQoWUm9sbGJhY2tTZWNyZXRSZXNwb25zZRIhCgZzZWNyZXQYASABKAsyES52bWF1dGgudjEuU2VjcmV0EhAKCHJldmlzaW9uGAIgASgEIiMKE1BsYW5Sb3RhdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJjCg5Sb3RhdGlvblRhcmdldBIKCgJ2bRgBIAEoCRILCgNlbnYYAiABKAkSEQoJY29ubmVjdGVkGAMgASgIEg0KBXVuaXRzGAQgAygJEhYKDnVuaXRfbWFwX2tub3duGAUgASgIIlAKFFBsYW5Sb3RhdGlvblJlc3BvbnNlEiYKA3ZtcxgBIAMoCzIZLnZtYXV0aC52MS5Sb3RhdGlvblRhcmdldBIQCghyZXZpc2lvbhgCIAEoBCI9ChVHZXRTZWNyZXRVc2FnZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIWCg53aW5kb3dfc2Vjb25kcxgCIAEoDSLlAQoNU2VjcmV0VXNhZ2VWbRIKCgJ2bRgBIAEoCRILCgNlbnYYAiABKAkSKQoHaG9sZGluZxgDIAEoDjIYLnZtYXV0aC52MS5TZWNyZXRIb2xkaW5nEg8KB3ZlcnNpb24YBCABKA0SMQoNbGFzdF9yZWNlaXZlZBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWNrZWRfcmV2aXNpb24YBiABKAQSEQoJY29ubmVjdGVkGAcgASgIEhIKCmRlbGl2ZXJpZXMYCCABKA0SDQoFcmVhZHMYCSABKA0iMQoRU2VjcmV0VXNhZ2VSZWFkZXISDQoFYWN0b3IYASABKAkSDQoFcmVhZHMYAiABKA0isAEKFkdldFNlY3JldFVzYWdlUmVzcG9uc2USJQoDdm1zGAEgAygLMhgudm1hdXRoLnYxLlNlY3JldFVzYWdlVm0SMgoMaG9zdF9yZWFkZXJzGAIgAygLMhwudm1hdXRoLnYxLlNlY3JldFVzYWdlUmVhZGVyEhYKDndpbmRvd19zZWNvbmRzGAMgASgNEhEKCXRydW5jYXRlZBgEIAEoCBIQCghyZXZpc2lvbhgFIAEoBCK5AQoKSW1wb3J0SXRlbRIMCgRuYW1lGAEgASgJEicKBmFjdGlvbhgCIAEoDjIXLnZtYXV0aC52MS5JbXBvcnRBY3Rpb24SDQoFdmFsdWUYAyABKAkSCwoDZW52GAQgASgJEg0KBXNjb3BlGAUgASgJEhsKE2FsbG93X3NlbnNpdGl2ZV9lbnYYBiABKAgSGgoNbW92ZV90b19zY29wZRgHIAEoCUgAiAEBQhAKDl9tb3ZlX3RvX3Njb3BlIjwKFEltcG9ydFNlY3JldHNSZXF1ZXN0EiQKBWl0ZW1zGAEgAygLMhUudm1hdXRoLnYxLkltcG9ydEl0ZW0ihAEKDEltcG9ydFJlc3VsdBIMCgRuYW1lGAEgASgJEikKB291dGNvbWUYAiABKA4yGC52bWF1dGgudjEuSW1wb3J0T3V0Y29tZRIhCgZzZWNyZXQYAyABKAsyES52bWF1dGgudjEuU2VjcmV0EhgKEG1vdmVkX2Zyb21fc2NvcGUYBCABKAkiUwoVSW1wb3J0U2VjcmV0c1Jlc3BvbnNlEigKB3Jlc3VsdHMYASADKAsyFy52bWF1dGgudjEuSW1wb3J0UmVzdWx0EhAKCHJldmlzaW9uGAIgASgEKnMKClNlY3JldEtpbmQSGwoXU0VDUkVUX0tJTkRfVU5TUEVDSUZJRUQQABIWChJTRUNSRVRfS0lORF9TVEFUSUMQARIZChVTRUNSRVRfS0lORF9HRU5FUkFURUQQAhIVChFTRUNSRVRfS0lORF9PQVVUSBADKmYKDVNlY3JldEhvbGRpbmcSHgoaU0VDUkVUX0hPTERJTkdfVU5TUEVDSUZJRUQQABIaChZTRUNSRVRfSE9MRElOR19DVVJSRU5UEAESGQoVU0VDUkVUX0hPTERJTkdfQkVISU5EEAIqYQoMSW1wb3J0QWN0aW9uEh0KGUlNUE9SVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRJTVBPUlRfQUNUSU9OX0NSRUFURRABEhgKFElNUE9SVF9BQ1RJT05fUk9UQVRFEAIqhQEKDUltcG9ydE91dGNvbWUSHgoaSU1QT1JUX09VVENPTUVfVU5TUEVDSUZJRUQQABIaChZJTVBPUlRfT1VUQ09NRV9DUkVBVEVEEAESGgoWSU1QT1JUX09VVENPTUVfUk9UQVRFRBACEhwKGElNUE9SVF9PVVRDT01FX1VOQ0hBTkdFRBADMq4HCg1TZWNyZXRTZXJ2aWNlEk8KDENyZWF0ZVNlY3JldBIeLnZtYXV0aC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Gh8udm1hdXRoLnYxLkNyZWF0ZVNlY3JldFJlc3BvbnNlEk8KDFVwZGF0ZVNlY3JldBIeLnZtYXV0aC52MS5VcGRhdGVTZWNyZXRSZXF1ZXN0Gh8udm1hdXRoLnYxLlVwZGF0ZVNlY3JldFJlc3BvbnNlElUKDkdldFNlY3JldFZhbHVlEiAudm1hdXRoLnYxLkdldFNlY3JldFZhbHVlUmVxdWVzdBohLnZtYXV0aC52MS5HZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEkwKC0xpc3RTZWNyZXRzEh0udm1hdXRoLnYxLkxpc3RTZWNyZXRzUmVxdWVzdBoeLnZtYXV0aC52MS5MaXN0U2VjcmV0c1Jlc3BvbnNlEk8KDERlbGV0ZVNlY3JldBIeLnZtYXV0aC52MS5EZWxldGVTZWNyZXRSZXF1ZXN0Gh8udm1hdXRoLnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlEk8KDFJvdGF0ZVNlY3JldBIeLnZtYXV0aC52MS5Sb3RhdGVTZWNyZXRSZXF1ZXN0Gh8udm1hdXRoLnYxLlJvdGF0ZVNlY3JldFJlc3BvbnNlEmEKEkxpc3RTZWNyZXRWZXJzaW9ucxIkLnZtYXV0aC52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXF1ZXN0GiUudm1hdXRoLnYxLkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlElUKDlJvbGxiYWNrU2VjcmV0EiAudm1hdXRoLnYxLlJvbGxiYWNrU2VjcmV0UmVxdWVzdBohLnZtYXV0aC52MS5Sb2xsYmFja1NlY3JldFJlc3BvbnNlEk8KDFBsYW5Sb3RhdGlvbhIeLnZtYXV0aC52MS5QbGFuUm90YXRpb25SZXF1ZXN0Gh8udm1hdXRoLnYxLlBsYW5Sb3RhdGlvblJlc3BvbnNlElUKDkdldFNlY3JldFVzYWdlEiAudm1hdXRoLnYxLkdldFNlY3JldFVzYWdlUmVxdWVzdBohLnZtYXV0aC52MS5HZXRTZWNyZXRVc2FnZVJlc3BvbnNlElIKDUltcG9ydFNlY3JldHMSHy52bWF1dGgudjEuSW1wb3J0U2VjcmV0c1JlcXVlc3QaIC52bWF1dGgudjEuSW1wb3J0U2VjcmV0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Secret is a secret's metadata. It never carries a value.
@@ -828,6 +828,190 @@ export const PlanRotationResponseSchema: GenMessage<PlanRotationResponse> = /*@_
   messageDesc(file_vmauth_v1_secrets, 20);
 
 /**
+ * GetSecretUsageRequest names the secret and the window reads are counted over.
+ *
+ * @generated from message vmauth.v1.GetSecretUsageRequest
+ */
+export type GetSecretUsageRequest = Message<"vmauth.v1.GetSecretUsageRequest"> & {
+  /**
+   * The secret's name. NOT_FOUND if there is none.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Reads are counted over the last this many seconds: 0 means 7 days (604800); at most
+   * 30 days (2592000), else INVALID_ARGUMENT naming window_seconds.
+   *
+   * @generated from field: uint32 window_seconds = 2;
+   */
+  windowSeconds: number;
+};
+
+/**
+ * Describes the message vmauth.v1.GetSecretUsageRequest.
+ * Use `create(GetSecretUsageRequestSchema)` to create a new message.
+ */
+export const GetSecretUsageRequestSchema: GenMessage<GetSecretUsageRequest> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 21);
+
+/**
+ * SecretUsageVm is one VM whose current view takes an env var from the secret.
+ *
+ * @generated from message vmauth.v1.SecretUsageVm
+ */
+export type SecretUsageVm = Message<"vmauth.v1.SecretUsageVm"> & {
+  /**
+   * The VM's name.
+   *
+   * @generated from field: string vm = 1;
+   */
+  vm: string;
+
+  /**
+   * The env var(s) it takes from the secret, comma-separated.
+   *
+   * @generated from field: string env = 2;
+   */
+  env: string;
+
+  /**
+   * Whether its last ack shows the current version.
+   *
+   * @generated from field: vmauth.v1.SecretHolding holding = 3;
+   */
+  holding: SecretHolding;
+
+  /**
+   * The secret's current version when holding is CURRENT; 0 otherwise.
+   *
+   * @generated from field: uint32 version = 4;
+   */
+  version: number;
+
+  /**
+   * When it last acknowledged applying its env (which holds the secret); unset when unknown.
+   *
+   * @generated from field: google.protobuf.Timestamp last_received = 5;
+   */
+  lastReceived?: Timestamp | undefined;
+
+  /**
+   * The store revision of that ack; 0 when unknown.
+   *
+   * @generated from field: uint64 acked_revision = 6;
+   */
+  ackedRevision: bigint;
+
+  /**
+   * A WatchEnv stream is open.
+   *
+   * @generated from field: bool connected = 7;
+   */
+  connected: boolean;
+
+  /**
+   * Envs (which hold the secret) pushed down its WatchEnv streams within the window.
+   *
+   * @generated from field: uint32 deliveries = 8;
+   */
+  deliveries: number;
+
+  /**
+   * GetEnv calls for the VM within the window.
+   *
+   * @generated from field: uint32 reads = 9;
+   */
+  reads: number;
+};
+
+/**
+ * Describes the message vmauth.v1.SecretUsageVm.
+ * Use `create(SecretUsageVmSchema)` to create a new message.
+ */
+export const SecretUsageVmSchema: GenMessage<SecretUsageVm> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 22);
+
+/**
+ * SecretUsageReader is one host-side reader of the value (GetSecretValue) within the window.
+ *
+ * @generated from message vmauth.v1.SecretUsageReader
+ */
+export type SecretUsageReader = Message<"vmauth.v1.SecretUsageReader"> & {
+  /**
+   * Who read it, as the audit log names callers ("local", "admin:NAME", "user:NAME").
+   *
+   * @generated from field: string actor = 1;
+   */
+  actor: string;
+
+  /**
+   * How many reads.
+   *
+   * @generated from field: uint32 reads = 2;
+   */
+  reads: number;
+};
+
+/**
+ * Describes the message vmauth.v1.SecretUsageReader.
+ * Use `create(SecretUsageReaderSchema)` to create a new message.
+ */
+export const SecretUsageReaderSchema: GenMessage<SecretUsageReader> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 23);
+
+/**
+ * GetSecretUsageResponse is where the secret is held and how it was read.
+ *
+ * @generated from message vmauth.v1.GetSecretUsageResponse
+ */
+export type GetSecretUsageResponse = Message<"vmauth.v1.GetSecretUsageResponse"> & {
+  /**
+   * Sorted by VM name; a VM where a more specific scope gives the env var is not listed.
+   *
+   * @generated from field: repeated vmauth.v1.SecretUsageVm vms = 1;
+   */
+  vms: SecretUsageVm[];
+
+  /**
+   * Host-side readers within the window, most reads first.
+   *
+   * @generated from field: repeated vmauth.v1.SecretUsageReader host_readers = 2;
+   */
+  hostReaders: SecretUsageReader[];
+
+  /**
+   * The window the counts cover, in seconds.
+   *
+   * @generated from field: uint32 window_seconds = 3;
+   */
+  windowSeconds: number;
+
+  /**
+   * The audit log held more matching entries than one query reads (a bound): counts are
+   * lower bounds.
+   *
+   * @generated from field: bool truncated = 4;
+   */
+  truncated: boolean;
+
+  /**
+   * The store revision the answer was made at.
+   *
+   * @generated from field: uint64 revision = 5;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message vmauth.v1.GetSecretUsageResponse.
+ * Use `create(GetSecretUsageResponseSchema)` to create a new message.
+ */
+export const GetSecretUsageResponseSchema: GenMessage<GetSecretUsageResponse> = /*@__PURE__*/
+  messageDesc(file_vmauth_v1_secrets, 24);
+
+/**
  * ImportItem is one secret to create, or to rotate (and optionally move to another scope).
  *
  * @generated from message vmauth.v1.ImportItem
@@ -891,7 +1075,7 @@ export type ImportItem = Message<"vmauth.v1.ImportItem"> & {
  * Use `create(ImportItemSchema)` to create a new message.
  */
 export const ImportItemSchema: GenMessage<ImportItem> = /*@__PURE__*/
-  messageDesc(file_vmauth_v1_secrets, 21);
+  messageDesc(file_vmauth_v1_secrets, 25);
 
 /**
  * ImportSecretsRequest is a list of changes to apply all or nothing.
@@ -912,7 +1096,7 @@ export type ImportSecretsRequest = Message<"vmauth.v1.ImportSecretsRequest"> & {
  * Use `create(ImportSecretsRequestSchema)` to create a new message.
  */
 export const ImportSecretsRequestSchema: GenMessage<ImportSecretsRequest> = /*@__PURE__*/
-  messageDesc(file_vmauth_v1_secrets, 22);
+  messageDesc(file_vmauth_v1_secrets, 26);
 
 /**
  * ImportResult is what one item did, in the order of the request's items.
@@ -954,7 +1138,7 @@ export type ImportResult = Message<"vmauth.v1.ImportResult"> & {
  * Use `create(ImportResultSchema)` to create a new message.
  */
 export const ImportResultSchema: GenMessage<ImportResult> = /*@__PURE__*/
-  messageDesc(file_vmauth_v1_secrets, 23);
+  messageDesc(file_vmauth_v1_secrets, 27);
 
 /**
  * ImportSecretsResponse is what each item did.
@@ -982,7 +1166,7 @@ export type ImportSecretsResponse = Message<"vmauth.v1.ImportSecretsResponse"> &
  * Use `create(ImportSecretsResponseSchema)` to create a new message.
  */
 export const ImportSecretsResponseSchema: GenMessage<ImportSecretsResponse> = /*@__PURE__*/
-  messageDesc(file_vmauth_v1_secrets, 24);
+  messageDesc(file_vmauth_v1_secrets, 28);
 
 /**
  * SecretKind says where a secret's value comes from.
@@ -1026,6 +1210,42 @@ export const SecretKindSchema: GenEnum<SecretKind> = /*@__PURE__*/
   enumDesc(file_vmauth_v1_secrets, 0);
 
 /**
+ * SecretHolding says which version of the secret a VM holds, as far as its acks tell.
+ *
+ * @generated from enum vmauth.v1.SecretHolding
+ */
+export enum SecretHolding {
+  /**
+   * No successful ack from the VM is known (none since secretsd started, none in the audit
+   * log): what it holds is unknown.
+   *
+   * @generated from enum value: SECRET_HOLDING_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its last ack is at or after the secret's last change: it holds the current version.
+   *
+   * @generated from enum value: SECRET_HOLDING_CURRENT = 1;
+   */
+  CURRENT = 1,
+
+  /**
+   * Its last ack predates the secret's last change (a rotation, rollback or metadata change):
+   * it may hold an earlier version.
+   *
+   * @generated from enum value: SECRET_HOLDING_BEHIND = 2;
+   */
+  BEHIND = 2,
+}
+
+/**
+ * Describes the enum vmauth.v1.SecretHolding.
+ */
+export const SecretHoldingSchema: GenEnum<SecretHolding> = /*@__PURE__*/
+  enumDesc(file_vmauth_v1_secrets, 1);
+
+/**
  * ImportAction says what an ImportSecrets item does.
  *
  * @generated from enum vmauth.v1.ImportAction
@@ -1058,7 +1278,7 @@ export enum ImportAction {
  * Describes the enum vmauth.v1.ImportAction.
  */
 export const ImportActionSchema: GenEnum<ImportAction> = /*@__PURE__*/
-  enumDesc(file_vmauth_v1_secrets, 1);
+  enumDesc(file_vmauth_v1_secrets, 2);
 
 /**
  * ImportOutcome says what an item did to its secret's value.
@@ -1099,7 +1319,7 @@ export enum ImportOutcome {
  * Describes the enum vmauth.v1.ImportOutcome.
  */
 export const ImportOutcomeSchema: GenEnum<ImportOutcome> = /*@__PURE__*/
-  enumDesc(file_vmauth_v1_secrets, 2);
+  enumDesc(file_vmauth_v1_secrets, 3);
 
 /**
  * SecretService manages secrets: their values (encrypted at rest), metadata and versions.
@@ -1204,6 +1424,18 @@ export const SecretService: GenService<{
     methodKind: "unary";
     input: typeof PlanRotationRequestSchema;
     output: typeof PlanRotationResponseSchema;
+  },
+  /**
+   * GetSecretUsage says, reading no value and changing nothing, which VMs hold the secret now
+   * (from their shims' acknowledgements), when each last applied it, and how often it was
+   * delivered or read, per VM and per host-side reader, over a window (from the audit log).
+   *
+   * @generated from rpc vmauth.v1.SecretService.GetSecretUsage
+   */
+  getSecretUsage: {
+    methodKind: "unary";
+    input: typeof GetSecretUsageRequestSchema;
+    output: typeof GetSecretUsageResponseSchema;
   },
   /**
    * ImportSecrets applies a list of creates, rotations and scope moves (what `secretsctl import
