@@ -44,6 +44,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'echo "$NEW_KEY" | secretsctl rotate openai --expires-at +90d',
   ],
   versions: ["secretsctl versions openai"],
+  usage: [
+    "secretsctl usage openai                # which VMs hold it, when they got it, reads over 7 days",
+    "secretsctl usage openai --window 24h",
+    "secretsctl usage openai --json",
+  ],
   rollback: ["secretsctl rollback openai 1"],
   export: [
     "secretsctl export web1",

@@ -28,6 +28,7 @@ const subCommands: Record<string, Lazy> = {
   remove: () => load(import("./commands/remove.js")),
   rotate: () => load(import("./commands/rotate.js")),
   versions: () => load(import("./commands/versions.js")),
+  usage: () => load(import("./commands/usage.js")),
   rollback: () => load(import("./commands/rollback.js")),
   export: () => load(import("./commands/export.js")),
   run: () => load(import("./commands/run.js")),
