@@ -220,6 +220,13 @@ describe("bad input gets the right status, names the field, and changes nothing"
       "invalid_argument",
       "limit",
     ],
+    [
+      "usage window over 30 days",
+      () => s().getSecretUsage({ name: "openai", windowSeconds: 30 * 86_400 + 1 }),
+      "invalid_argument",
+      "window_seconds",
+    ],
+    ["usage of an unknown secret", () => s().getSecretUsage({ name: "nope" }), "not_found", "name"],
   ] as const)("%s", async (_label, call, code, field) => {
     const err = await refused(call, code, field);
     // Never echo a value.
