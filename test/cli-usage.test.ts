@@ -68,6 +68,7 @@ describe("usage", () => {
     expect(json.vms[1]?.lastReceived).toBeNull();
     expect(json.hostReaders).toEqual([{ actor: "local", reads: 1 }]);
     expect(ok(await cli(["usage", "shared", "--window", "12h"]))).toContain("READS (12h)");
+    expect(ok(await cli(["usage", "shared", "--window", "36h"]))).toContain("READS (36h)");
 
     // After a rotation, u1's last ack predates it: behind until it acks again.
     ok(await cli(["rotate", "shared", value()]));

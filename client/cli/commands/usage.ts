@@ -7,7 +7,7 @@
 import { SecretHolding } from "../../../proto/gen/vmauth/v1/secrets_pb.js";
 import { defineClientCommand } from "../command.js";
 import { UsageError } from "../errors.js";
-import { ago, duration, iso, line, printJson, printTable } from "../output.js";
+import { ago, iso, line, printJson, printTable } from "../output.js";
 
 /** secretsd's bound on the window: 30 days. */
 const MAX_WINDOW_SECONDS = 30 * 86_400;
@@ -49,7 +49,7 @@ export default defineClientCommand({
       });
       return;
     }
-    const over = duration(res.windowSeconds);
+    const over = span(res.windowSeconds);
     const more = res.truncated ? "+" : "";
     printTable(
       ["VM", "VERSION", "LAST RECEIVED", "CONNECTED", `READS (${over})`],
@@ -80,6 +80,18 @@ const HOLDING: Record<SecretHolding, string> = {
   [SecretHolding.CURRENT]: "current",
   [SecretHolding.BEHIND]: "behind",
 };
+
+/** Seconds in the largest unit that divides them exactly: 36h stays "36h", not "1d". */
+function span(secs: number): string {
+  for (const [u, n] of [
+    ["d", 86_400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const) {
+    if (secs % n === 0) return `${secs / n}${u}`;
+  }
+  return `${secs}s`;
+}
 
 /** "30m", "12h", "7d", "90s": 1 second to 30 days. */
 function parseWindow(raw: string): number {
