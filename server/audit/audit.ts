@@ -46,6 +46,12 @@ export interface AuditEntry {
 
 export interface AuditQuery {
   limit: number;
+  /**
+   * Only entries at or after this time (ISO 8601). The file device reads newest first and
+   * stops a little past it (lines are in time order, give or take a batch's milliseconds),
+   * so a query over a recent window costs the window, not the whole log.
+   */
+  since?: string;
   secret?: string;
   vm?: string;
   action?: string;

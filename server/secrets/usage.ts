@@ -145,7 +145,7 @@ async function windowed(
   q: { action: string; secret?: string },
   since: string,
 ) {
-  const all = await audit.query({ ...q, limit: QUERY_LIMIT });
+  const all = await audit.query({ ...q, limit: QUERY_LIMIT, ...(since && { since }) });
   const entries = all.filter((e) => e.time >= since);
   // Oldest first: a full answer whose oldest entry is still inside the window may miss some.
   const truncated = all.length >= QUERY_LIMIT && entries.length === all.length;

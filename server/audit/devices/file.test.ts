@@ -207,3 +207,35 @@ describe("file audit device rotation", () => {
     await audit.close();
   });
 });
+
+describe("file audit device: since", () => {
+  test("returns entries at or after since, and stops reading a minute past it (rotated files too)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vm-auth-audit-since-"));
+    try {
+      const file = join(dir, "audit.log");
+      const line = (t: string, id: string) =>
+        `${JSON.stringify({ time: t, requestId: id, actor: "local", action: "secret.read", result: "ok" })}\n`;
+      // audit.log.1 is older; one line in it is out of order (newer than since) on purpose:
+      // returned when the whole log is read, not when reading stops past `since`.
+      await writeFile(
+        `${file}.1`,
+        line("2026-11-01T00:00:00.000Z", "old-1") + line("2026-11-30T05:00:00.000Z", "planted"),
+      );
+      await writeFile(
+        file,
+        line("2026-11-20T00:00:00.000Z", "mid") +
+          line("2026-11-29T23:59:30.000Z", "edge") +
+          line("2026-11-30T00:00:00.000Z", "new-1") +
+          line("2026-11-30T01:00:00.000Z", "new-2"),
+      );
+      const dev = createFileAuditDevice(file, { keep: 2 });
+      const ids = async (q: { since?: string }) =>
+        ((await dev.query?.({ limit: 100, ...q })) ?? []).map((e) => e.requestId);
+      expect(await ids({})).toEqual(["old-1", "planted", "mid", "edge", "new-1", "new-2"]);
+      expect(await ids({ since: "2026-11-30T00:00:00.000Z" })).toEqual(["new-1", "new-2"]);
+      await dev.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -135,7 +135,10 @@ export function createFileAuditDevice(path: string, opts: FileAuditOptions = {})
         let found: AuditEntry[] = [];
         for (const f of fds) {
           if (found.length >= q.limit) break;
-          found = (await readTail(f, { ...q, limit: q.limit - found.length })).concat(found);
+          const part = await readTail(f, { ...q, limit: q.limit - found.length });
+          found = part.entries.concat(found);
+          // Rotated files are older still.
+          if (part.pastSince) break;
         }
         return found;
       } finally {
@@ -198,12 +201,22 @@ function openAll(path: string, keep: number): number[] {
  * Reads one file backwards in chunks until `limit` matching entries are found. Lines are cut
  * at newline bytes before decoding, so a character split by a chunk boundary stays whole.
  */
-async function readTail(fd: number, q: AuditQuery): Promise<AuditEntry[]> {
+async function readTail(
+  fd: number,
+  q: AuditQuery,
+): Promise<{ entries: AuditEntry[]; pastSince: boolean }> {
   const { size } = fstatSync(fd);
   const found: AuditEntry[] = [];
+  // Lines of one batch share a time taken when it was sent, so order may wobble by a few
+  // milliseconds: read a minute past `since` before stopping, and filter exactly.
+  const stopBefore =
+    q.since === undefined
+      ? undefined
+      : new Date(Date.parse(q.since) - SINCE_SLACK_MS).toISOString();
+  let pastSince = false;
   let pos = size;
   let carry = Buffer.alloc(0);
-  while (pos > 0 && found.length < q.limit) {
+  while (pos > 0 && found.length < q.limit && !pastSince) {
     const len = Math.min(CHUNK, pos);
     pos -= len;
     const buf = Buffer.alloc(len);
@@ -224,11 +237,19 @@ async function readTail(fd: number, q: AuditQuery): Promise<AuditEntry[]> {
     const lines = whole.toString("utf8", start).split("\n");
     for (let i = lines.length - 1; i >= 0 && found.length < q.limit; i--) {
       const entry = parse(lines[i]);
-      if (entry && matches(entry, q)) found.push(entry);
+      if (!entry) continue;
+      if (stopBefore !== undefined && entry.time < stopBefore) {
+        pastSince = true;
+        break;
+      }
+      if (matches(entry, q) && (q.since === undefined || entry.time >= q.since)) found.push(entry);
     }
   }
-  return found.reverse();
+  return { entries: found.reverse(), pastSince };
 }
+
+/** How far past `since` a query reads before it stops (see readTail). */
+const SINCE_SLACK_MS = 60_000;
 
 function parse(line: string | undefined): AuditEntry | undefined {
   if (!line) return undefined;
