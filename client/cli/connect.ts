@@ -110,12 +110,18 @@ export function resolveConnection(
       throw new UsageError(`--${f} is for --server (TCP); the unix socket needs none`);
     }
   }
-  const socket = resolve(
-    nonEmpty(flags.socket) ??
-      envSocket ??
-      defaultSocket(env.VM_AUTH_HOME, nonEmpty(env.HOME) ?? homedir(), serviceSocket),
-  );
+  const socket = resolve(nonEmpty(flags.socket) ?? envSocket ?? defaultSocket(env, serviceSocket));
   return { options: { socket, deadlineMs }, target: socket };
+}
+
+/**
+ * The CLI's data dir: $VM_AUTH_HOME, else ~/.local/share/vm-auth (the daemon's default data
+ * dir, server/config.ts). Its socket is the default target; `tls init` keeps its files there.
+ */
+export function cliDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  // homedir() is $HOME when set: read from `env` so that tests can point it elsewhere.
+  const home = nonEmpty(env.HOME) ?? homedir();
+  return resolve(nonEmpty(env.VM_AUTH_HOME) ?? join(home, ".local", "share", "vm-auth"));
 }
 
 // --- internal ---
@@ -124,14 +130,9 @@ export function resolveConnection(
  * `$VM_AUTH_HOME/secretsd.sock` when VM_AUTH_HOME is set (exists or not: that is what was
  * asked for); else the per-user one, unless it is missing and the service's exists.
  */
-function defaultSocket(
-  vmAuthHome: string | undefined,
-  home: string,
-  serviceSocket: string,
-): string {
-  if (nonEmpty(vmAuthHome)) return join(vmAuthHome as string, "secretsd.sock");
-  // homedir() is $HOME when set: read from `env` so that tests can point it elsewhere.
-  const own = join(home, ".local", "share", "vm-auth", "secretsd.sock");
+function defaultSocket(env: NodeJS.ProcessEnv, serviceSocket: string): string {
+  const own = join(cliDataDir(env), "secretsd.sock");
+  if (nonEmpty(env.VM_AUTH_HOME)) return own;
   return !existsSync(own) && existsSync(serviceSocket) ? serviceSocket : own;
 }
 

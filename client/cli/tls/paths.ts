@@ -2,12 +2,11 @@
  * Where `tls init` keeps the CA and the server certificate: `<data dir>/tls`, the data dir
  * being the one the CLI's default socket lives in ($VM_AUTH_HOME, else
  * ~/.local/share/vm-auth). secretsd serves `<data dir>/tls/server.pem` and `server.key` when
- * they are there, so the default needs no flags on either side. The data-dir rule is copied
- * from connect.ts (which does not export it); keep the two the same.
+ * they are there, so the default needs no flags on either side.
  */
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { cliDataDir } from "../connect.js";
 import { parseHostPort } from "./address.js";
 
 /** The files of a TLS dir, by role. */
@@ -19,17 +18,9 @@ export const TLS_FILES = {
   guest: "guest.json",
 } as const;
 
-/** The CLI's data dir: $VM_AUTH_HOME, else ~/.local/share/vm-auth (as connect.ts). */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.VM_AUTH_HOME;
-  return resolve(
-    home !== undefined && home !== "" ? home : join(homedir(), ".local/share/vm-auth"),
-  );
-}
-
 /** `<data dir>/tls`, or `dir` when given. */
 export function tlsDir(dir?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return dir !== undefined ? resolve(dir) : join(defaultDataDir(env), "tls");
+  return dir !== undefined ? resolve(dir) : join(cliDataDir(env), "tls");
 }
 
 /** What guest.json holds: the address guests reach secretsd at. */
